@@ -1,0 +1,52 @@
+# subserve: `make run` serves the demo app, `make test` runs every test.
+# Both set up .venv (CPython >= 3.13, found by scripts/find-python) on first use.
+
+PYTHON ?= $(shell scripts/find-python)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXT_SOURCES := $(wildcard ext/*.c ext/*.h)
+EXT := subserve/_engine$(shell test -x $(PY) && $(PY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+BIND ?= 127.0.0.1:8000
+PYTEST_ARGS ?=
+
+.PHONY: run test build lint test-asan bench bench-install bench-quick clean
+
+$(STAMP): pyproject.toml setup.py
+	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.13 found; see scripts/find-python" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+# Rebuild the extension in place whenever a C source changes.
+build: $(STAMP) $(EXT_SOURCES)
+	$(PY) setup.py -q build_ext --inplace
+
+run: build
+	$(VENV)/bin/subserve subserve.demo:app --bind $(BIND)
+
+test: build
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: build
+	$(VENV)/bin/ruff check subserve tests bench
+
+# The test suite against an AddressSanitizer build of the extension. Leak
+# reports are off: CPython itself keeps memory alive until exit.
+test-asan: $(STAMP)
+	SUBSERVE_ASAN=1 $(PY) setup.py -q build_ext --inplace --force --build-temp build/asan
+	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		PYTHONMALLOC=malloc $(PY) -m pytest -x $(PYTEST_ARGS)
+	$(PY) setup.py -q build_ext --inplace --force
+
+bench-install:
+	bench/install.sh "$(CURDIR)"
+
+bench: bench-install
+	bench/.venv/bin/python bench/run.py
+
+bench-quick: bench-install
+	bench/.venv/bin/python bench/run.py --quick
+
+clean:
+	rm -rf build $(VENV) subserve/*.so
