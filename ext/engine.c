@@ -1,0 +1,752 @@
+/* The I/O engine (see engine.h). Runs on its own C thread, holds no GIL.
+ *
+ * Ownership of a connection moves in one direction at a time:
+ *   engine (armed in epoll with EPOLLONESHOT, linked in a deadline list)
+ *     -> queue item -> worker (busy) -> ss_engine_release -> engine again.
+ * Only the owner touches the connection's buffer. The engine mutex guards the
+ * deadline lists, the counters and the draining flag, which both sides use. */
+#include "engine.h"
+#include "errors.h"
+#include "pool.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#define SS_MAX_ENGINES 16
+#define SS_MAX_LISTENERS 32
+#define SS_ADDR_TEXT 128
+#define SS_INITIAL_BUF 4096
+#define SS_ACCEPT_BATCH 64
+
+enum { TAG_CONN = 0, TAG_LISTENER = 1, TAG_CONTROL = 2 };
+enum { LIST_NONE = 0, LIST_HEADER = 1, LIST_IDLE = 2 };
+
+typedef struct ss_conn {
+    struct ss_conn *prev, *next;  /* deadline list links */
+    int fd;
+    int listener;
+    int list;                     /* LIST_* */
+    int busy;                     /* owned by a worker */
+    int64_t deadline;             /* monotonic ms */
+    char *buf;
+    size_t len, cap;
+    size_t peer_len;
+    char peer[SS_ADDR_TEXT];      /* "addr\0port" */
+} ss_conn;
+
+typedef struct {
+    ss_conn *head, *tail;
+} conn_list;
+
+typedef struct {
+    int fd;
+    size_t addr_len;
+    char addr[SS_ADDR_TEXT + 108]; /* "addr\0port", or "path\0" for UNIX */
+} listener;
+
+typedef struct {
+    ss_engine_config cfg;
+    ss_queue *queue;
+    int epfd;
+    int control_fd;
+    pthread_t thread;
+    int thread_started;
+    listener listeners[SS_MAX_LISTENERS];
+    int nlisten;
+    ss_conn **conns;              /* indexed by fd */
+    size_t nconns;
+    pthread_mutex_t mu;
+    pthread_cond_t idle_cond;
+    conn_list lists[3];
+    int draining, stopping, drained_listeners;
+    int64_t sleep_until;          /* when the engine thread will next wake on its own */
+    ss_engine_stats stats;        /* guarded by mu */
+} ss_engine;
+
+static struct {
+    pthread_mutex_t mu;
+    ss_engine *engines[SS_MAX_ENGINES];
+} registry = {PTHREAD_MUTEX_INITIALIZER, {0}};
+
+static ss_engine *lookup(int64_t id)
+{
+    if (id < 1 || id > SS_MAX_ENGINES)
+        return NULL;
+    pthread_mutex_lock(&registry.mu);
+    ss_engine *e = registry.engines[id - 1];
+    pthread_mutex_unlock(&registry.mu);
+    return e;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- deadline lists: FIFO, hence sorted, since each has one timeout ---- */
+
+static void list_unlink(ss_engine *e, ss_conn *c)
+{
+    if (c->list == LIST_NONE)
+        return;
+    conn_list *l = &e->lists[c->list];
+    if (c->prev) c->prev->next = c->next; else l->head = c->next;
+    if (c->next) c->next->prev = c->prev; else l->tail = c->prev;
+    c->prev = c->next = NULL;
+    c->list = LIST_NONE;
+}
+
+static void list_append(ss_engine *e, ss_conn *c, int which, int64_t deadline)
+{
+    list_unlink(e, c);
+    conn_list *l = &e->lists[which];
+    c->list = which;
+    c->deadline = deadline;
+    c->prev = l->tail;
+    c->next = NULL;
+    if (l->tail) l->tail->next = c; else l->head = c;
+    l->tail = c;
+}
+
+/* ---- connections ---- */
+
+static void format_addr(const struct sockaddr *sa, char *out, size_t *out_len)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    } else {
+        out[0] = out[1] = '\0';   /* UNIX peers have no address: "\0" */
+        *out_len = 1;
+        return;
+    }
+    int n = snprintf(out, SS_ADDR_TEXT, "%s%c%u", host, '\0', port);
+    *out_len = n > 0 ? (size_t)n : 1;
+}
+
+static void close_conn(ss_engine *e, ss_conn *c)
+{
+    /* Clear the slot before close(): the fd number may be reused at once. */
+    e->conns[c->fd] = NULL;
+    close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+/* With e->mu held. */
+static void close_conn_locked(ss_engine *e, ss_conn *c)
+{
+    list_unlink(e, c);
+    e->stats.open--;
+    close_conn(e, c);
+}
+
+static void set_timeouts(int fd, int64_t ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Park c in epoll until readable; with e->mu held. */
+static int arm(ss_engine *e, ss_conn *c, int op)
+{
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT};
+    ev.data.u64 = ((uint64_t)TAG_CONN << 32) | (uint32_t)c->fd;
+    return epoll_ctl(e->epfd, op, c->fd, &ev) == 0 ? SS_OK : -errno;
+}
+
+/* Answer a refused head and leave the connection to be closed. Best effort:
+ * the client may already be gone. */
+static void send_error(ss_conn *c, int status)
+{
+    char msg[256];
+    const char *reason = ss_reason(status);
+    int body_len = (int)strlen(reason) + 1;
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %d\r\nConnection: close\r\n\r\n%s\n",
+                     status, reason, body_len, reason);
+    if (n > 0 && send(c->fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+        /* FIN after the answer; discard what the client already sent so
+         * close() does not turn into a reset that could drop our answer. */
+        shutdown(c->fd, SHUT_WR);
+        char sink[4096];
+        for (int i = 0; i < 16 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+            ;
+    }
+}
+
+/* The head record (docs/internals.md): method, target, peer, server, fields. */
+static size_t record_size(const ss_engine *e, const ss_conn *c, const ss_request *r)
+{
+    size_t n = r->method_len + 1 + r->target_len + 1 + c->peer_len + 1
+               + e->listeners[c->listener].addr_len;
+    for (size_t i = 0; i < r->nfields; i++)
+        n += 1 + r->fields[i].name_len + 1 + r->fields[i].value_len;
+    return n;
+}
+
+static char *put_part(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p + n + 1;
+}
+
+static void write_record(const ss_engine *e, const ss_conn *c, const ss_request *r, char *p)
+{
+    const listener *l = &e->listeners[c->listener];
+    p = put_part(p, r->method, r->method_len);
+    p = put_part(p, r->target, r->target_len);
+    p = put_part(p, c->peer, c->peer_len);
+    memcpy(p, l->addr, l->addr_len);
+    p += l->addr_len;
+    for (size_t i = 0; i < r->nfields; i++) {
+        *p++ = '\0';
+        for (size_t k = 0; k < r->fields[i].name_len; k++) {
+            char ch = r->fields[i].name[k];
+            *p++ = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+        }
+        *p++ = '\0';
+        memcpy(p, r->fields[i].value, r->fields[i].value_len);
+        p += r->fields[i].value_len;
+    }
+}
+
+/* Turn the complete head at the start of c->buf into a queue item; the rest of
+ * the buffer travels along as the item's data. */
+static ss_item *make_item(ss_engine *e, ss_conn *c, const ss_request *r, size_t head_len)
+{
+    size_t rec_len = record_size(e, c, r);
+    ss_item *it = ss_item_new(c->fd, r->flags, r->content_length, NULL, rec_len,
+                              c->buf + head_len, c->len - head_len);
+    if (it != NULL)
+        write_record(e, c, r, it->bytes);
+    c->len = 0;
+    return it;
+}
+
+typedef enum { PARSED_ITEM, PARSED_MORE, PARSED_CLOSE } parse_outcome;
+
+/* Parse what c holds. On a complete head returns PARSED_ITEM with *item set;
+ * a refused head is answered here and gives PARSED_CLOSE. */
+static parse_outcome parse_conn(ss_engine *e, ss_conn *c, ss_item **item)
+{
+    ss_request req;
+    int64_t r = ss_parse_request(c->buf, c->len, &e->cfg.limits, &req);
+    if (r == 0 && c->len < e->cfg.limits.max_head)
+        return PARSED_MORE;
+    if (r <= 0) {
+        send_error(c, r == 0 ? 431 : (int)-r);
+        pthread_mutex_lock(&e->mu);
+        e->stats.rejected++;
+        pthread_mutex_unlock(&e->mu);
+        return PARSED_CLOSE;
+    }
+    *item = make_item(e, c, &req, (size_t)r);
+    return *item ? PARSED_ITEM : PARSED_CLOSE;
+}
+
+static int grow_buf(ss_conn *c, size_t need)
+{
+    if (c->cap >= need)
+        return SS_OK;
+    size_t cap = c->cap ? c->cap : SS_INITIAL_BUF;
+    while (cap < need)
+        cap *= 2;
+    char *buf = realloc(c->buf, cap);
+    if (buf == NULL)
+        return SS_ERR_NOMEM;
+    c->buf = buf;
+    c->cap = cap;
+    return SS_OK;
+}
+
+/* The engine thread hands an item to the workers; blocking on a full queue is
+ * the back-pressure that stops reading and, through the backlog, accepting. */
+static void dispatch(ss_engine *e, ss_conn *c, ss_item *it)
+{
+    pthread_mutex_lock(&e->mu);
+    c->busy = 1;
+    e->stats.busy++;
+    e->stats.requests++;
+    pthread_mutex_unlock(&e->mu);
+    if (ss_queue_put(e->queue, it, 1) != SS_OK) {
+        ss_item_free(it);
+        pthread_mutex_lock(&e->mu);
+        e->stats.busy--;
+        close_conn_locked(e, c);
+        pthread_mutex_unlock(&e->mu);
+    }
+}
+
+/* Read what is there (never blocking) and act on it. */
+static void on_readable(ss_engine *e, ss_conn *c)
+{
+    size_t room_for = e->cfg.limits.max_head + 1;
+    for (;;) {
+        if (grow_buf(c, c->len < SS_INITIAL_BUF ? SS_INITIAL_BUF : c->len + 1) != SS_OK)
+            break;
+        size_t want = c->cap - c->len;
+        if (c->len + want > room_for)
+            want = room_for > c->len ? room_for - c->len : 1;
+        ssize_t n = recv(c->fd, c->buf + c->len, want, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            pthread_mutex_lock(&e->mu);
+            /* A head has begun (or a new connection waits for one): the header
+             * clock runs, and is never extended by a trickle of bytes. */
+            if (c->list == LIST_NONE || (c->list == LIST_IDLE && c->len > 0))
+                list_append(e, c, LIST_HEADER, now_ms() + e->cfg.header_timeout_ms);
+            if (arm(e, c, EPOLL_CTL_MOD) != SS_OK)
+                close_conn_locked(e, c);
+            pthread_mutex_unlock(&e->mu);
+            return;
+        }
+        if (n <= 0)
+            break;   /* EOF or error: the client is gone */
+        c->len += (size_t)n;
+        ss_item *it = NULL;
+        parse_outcome out = parse_conn(e, c, &it);
+        if (out == PARSED_ITEM) {
+            pthread_mutex_lock(&e->mu);
+            list_unlink(e, c);
+            pthread_mutex_unlock(&e->mu);
+            dispatch(e, c, it);
+            return;
+        }
+        if (out == PARSED_CLOSE)
+            break;
+    }
+    pthread_mutex_lock(&e->mu);
+    close_conn_locked(e, c);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void accept_new(ss_engine *e, int index)
+{
+    listener *l = &e->listeners[index];
+    for (int i = 0; i < SS_ACCEPT_BATCH; i++) {
+        struct sockaddr_storage sa;
+        socklen_t sa_len = sizeof(sa);
+        int fd = accept4(l->fd, (struct sockaddr *)&sa, &sa_len, SOCK_CLOEXEC);
+        if (fd < 0)
+            return;   /* EAGAIN, or a transient error (EMFILE, ECONNABORTED) */
+        ss_conn *c = calloc(1, sizeof(*c));
+        if (c == NULL || (size_t)fd >= e->nconns) {
+            free(c);
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->listener = index;
+        format_addr((struct sockaddr *)&sa, c->peer, &c->peer_len);
+        if (sa.ss_family != AF_UNIX) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+        set_timeouts(fd, e->cfg.client_timeout_ms);
+        pthread_mutex_lock(&e->mu);
+        e->conns[fd] = c;
+        e->stats.accepted++;
+        e->stats.open++;
+        list_append(e, c, LIST_HEADER, now_ms() + e->cfg.header_timeout_ms);
+        int rc = arm(e, c, EPOLL_CTL_ADD);
+        if (rc != SS_OK)
+            close_conn_locked(e, c);
+        pthread_mutex_unlock(&e->mu);
+    }
+}
+
+/* With e->mu held: close connections whose deadline passed. A partial head
+ * gets 408; an idle keep-alive connection is closed silently. */
+static void expire(ss_engine *e, int64_t now)
+{
+    for (int which = LIST_HEADER; which <= LIST_IDLE; which++) {
+        ss_conn *c;
+        while ((c = e->lists[which].head) != NULL && c->deadline <= now) {
+            if (c->len > 0)
+                send_error(c, 408);
+            close_conn_locked(e, c);
+        }
+    }
+}
+
+static int next_timeout(ss_engine *e, int64_t now)
+{
+    int64_t soonest = -1;
+    for (int which = LIST_HEADER; which <= LIST_IDLE; which++) {
+        ss_conn *c = e->lists[which].head;
+        if (c != NULL && (soonest < 0 || c->deadline < soonest))
+            soonest = c->deadline;
+    }
+    if (soonest < 0)
+        return -1;
+    return soonest <= now ? 0 : (int)(soonest - now);
+}
+
+/* With e->mu held: stop accepting and close every connection the engine owns. */
+static void drain_locked(ss_engine *e)
+{
+    if (e->drained_listeners)
+        return;
+    e->drained_listeners = 1;
+    for (int i = 0; i < e->nlisten; i++) {
+        epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->listeners[i].fd, NULL);
+        close(e->listeners[i].fd);
+    }
+    for (int which = LIST_HEADER; which <= LIST_IDLE; which++)
+        while (e->lists[which].head != NULL)
+            close_conn_locked(e, e->lists[which].head);
+    if (e->stats.busy == 0)
+        pthread_cond_broadcast(&e->idle_cond);
+}
+
+static void handle_event(ss_engine *e, uint64_t data)
+{
+    int tag = (int)(data >> 32);
+    int value = (int)(uint32_t)data;
+    if (tag == TAG_LISTENER) {
+        accept_new(e, value);
+    } else if (tag == TAG_CONTROL) {
+        uint64_t count;
+        ssize_t r = read(e->control_fd, &count, sizeof(count));
+        (void)r;
+        pthread_mutex_lock(&e->mu);
+        if (e->draining)
+            drain_locked(e);
+        pthread_mutex_unlock(&e->mu);
+    } else if ((size_t)value < e->nconns && e->conns[value] != NULL) {
+        ss_conn *c = e->conns[value];
+        pthread_mutex_lock(&e->mu);
+        int stale = c->busy;
+        pthread_mutex_unlock(&e->mu);
+        if (!stale)
+            on_readable(e, c);
+    }
+}
+
+static void *engine_main(void *arg)
+{
+    ss_engine *e = arg;
+    struct epoll_event events[256];
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        int stopping = e->stopping;
+        int64_t now = now_ms();
+        int timeout = next_timeout(e, now);
+        e->sleep_until = timeout < 0 ? INT64_MAX : now + timeout;
+        pthread_mutex_unlock(&e->mu);
+        if (stopping)
+            break;
+        int n = epoll_wait(e->epfd, events, 256, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++)
+            handle_event(e, events[i].data.u64);
+        pthread_mutex_lock(&e->mu);
+        expire(e, now_ms());
+        pthread_mutex_unlock(&e->mu);
+    }
+    return NULL;
+}
+
+static void signal_control(ss_engine *e)
+{
+    uint64_t one = 1;
+    ssize_t r = write(e->control_fd, &one, sizeof(one));
+    (void)r;
+}
+
+/* ---- public API ---- */
+
+static int add_listener(ss_engine *e, int fd)
+{
+    listener *l = &e->listeners[e->nlisten];
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof(sa);
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        return -errno;
+    if (sa.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&sa;
+        size_t plen = strnlen(un->sun_path, sizeof(un->sun_path));
+        memcpy(l->addr, un->sun_path, plen);
+        l->addr[plen] = '\0';
+        l->addr_len = plen + 1;   /* path, NUL, empty port */
+    } else {
+        format_addr((struct sockaddr *)&sa, l->addr, &l->addr_len);
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    l->fd = fd;
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.u64 = ((uint64_t)TAG_LISTENER << 32) | (uint32_t)e->nlisten;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return -errno;
+    e->nlisten++;
+    return SS_OK;
+}
+
+static void engine_free(ss_engine *e)
+{
+    if (e->conns) {
+        for (size_t fd = 0; fd < e->nconns; fd++)
+            if (e->conns[fd])
+                close_conn(e, e->conns[fd]);
+        free(e->conns);
+    }
+    if (!e->drained_listeners)
+        for (int i = 0; i < e->nlisten; i++)
+            close(e->listeners[i].fd);
+    if (e->epfd >= 0) close(e->epfd);
+    if (e->control_fd >= 0) close(e->control_fd);
+    if (e->queue) ss_queue_release(e->queue);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->idle_cond);
+    free(e);
+}
+
+static int engine_init(ss_engine *e, const int *fds, int nlisten)
+{
+    struct rlimit rl;
+    size_t n = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 22))
+        n = rl.rlim_cur;
+    e->conns = calloc(n, sizeof(ss_conn *));
+    if (e->conns == NULL)
+        return SS_ERR_NOMEM;
+    e->nconns = n;
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    e->control_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (e->epfd < 0 || e->control_fd < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.u64 = (uint64_t)TAG_CONTROL << 32;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->control_fd, &ev) != 0)
+        return -errno;
+    for (int i = 0; i < nlisten; i++) {
+        int rc = add_listener(e, fds[i]);
+        if (rc != SS_OK)
+            return rc;
+    }
+    return SS_OK;
+}
+
+int ss_engine_create(const int *listen_fds, int nlisten, const ss_engine_config *cfg, int64_t *id_out)
+{
+    if (nlisten < 1 || nlisten > SS_MAX_LISTENERS)
+        return SS_ERR_STATE;
+    ss_engine *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return SS_ERR_NOMEM;
+    e->epfd = e->control_fd = -1;
+    e->cfg = *cfg;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->idle_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    e->queue = ss_queue_acquire(cfg->queue_id);
+    int rc = e->queue ? engine_init(e, listen_fds, nlisten) : SS_ERR_NO_SUCH_QUEUE;
+    if (rc != SS_OK) {
+        e->nlisten = 0;   /* the caller still owns the listening fds */
+        engine_free(e);
+        return rc;
+    }
+    pthread_mutex_lock(&registry.mu);
+    for (int i = 0; i < SS_MAX_ENGINES; i++) {
+        if (registry.engines[i] == NULL) {
+            registry.engines[i] = e;
+            pthread_mutex_unlock(&registry.mu);
+            *id_out = i + 1;
+            return SS_OK;
+        }
+    }
+    pthread_mutex_unlock(&registry.mu);
+    e->nlisten = 0;
+    engine_free(e);
+    return SS_ERR_TOO_MANY;
+}
+
+int ss_engine_start(int64_t id)
+{
+    ss_engine *e = lookup(id);
+    if (e == NULL)
+        return SS_ERR_NO_SUCH_ENGINE;
+    if (e->thread_started)
+        return SS_ERR_STATE;
+    int rc = ss_start_thread(engine_main, e, &e->thread);
+    if (rc == SS_OK)
+        e->thread_started = 1;
+    return rc;
+}
+
+int ss_engine_drain(int64_t id)
+{
+    ss_engine *e = lookup(id);
+    if (e == NULL)
+        return SS_ERR_NO_SUCH_ENGINE;
+    pthread_mutex_lock(&e->mu);
+    e->draining = 1;
+    pthread_mutex_unlock(&e->mu);
+    signal_control(e);
+    return SS_OK;
+}
+
+int64_t ss_engine_wait_idle(int64_t id, int64_t timeout_ms)
+{
+    ss_engine *e = lookup(id);
+    if (e == NULL)
+        return SS_ERR_NO_SUCH_ENGINE;
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->mu);
+    while (e->stats.busy > 0 || (e->draining && !e->drained_listeners)) {
+        if (pthread_cond_timedwait(&e->idle_cond, &e->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    int64_t busy = e->stats.busy;
+    pthread_mutex_unlock(&e->mu);
+    return busy;
+}
+
+int ss_engine_destroy(int64_t id)
+{
+    ss_engine *e = lookup(id);
+    if (e == NULL)
+        return SS_ERR_NO_SUCH_ENGINE;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = 1;
+    pthread_mutex_unlock(&e->mu);
+    if (e->thread_started) {
+        signal_control(e);
+        pthread_join(e->thread, NULL);
+    }
+    pthread_mutex_lock(&registry.mu);
+    registry.engines[id - 1] = NULL;
+    pthread_mutex_unlock(&registry.mu);
+    engine_free(e);
+    return SS_OK;
+}
+
+int ss_engine_draining(int64_t id)
+{
+    ss_engine *e = lookup(id);
+    if (e == NULL)
+        return SS_ERR_NO_SUCH_ENGINE;
+    pthread_mutex_lock(&e->mu);
+    int d = e->draining;
+    pthread_mutex_unlock(&e->mu);
+    return d;
+}
+
+int ss_engine_get_stats(int64_t id, ss_engine_stats *out)
+{
+    ss_engine *e = lookup(id);
+    if (e == NULL)
+        return SS_ERR_NO_SUCH_ENGINE;
+    pthread_mutex_lock(&e->mu);
+    *out = e->stats;
+    pthread_mutex_unlock(&e->mu);
+    return SS_OK;
+}
+
+/* With e->mu held: the worker gives c back for good. */
+static void finish_busy_locked(ss_engine *e, ss_conn *c)
+{
+    c->busy = 0;
+    e->stats.busy--;
+    if (e->stats.busy == 0)
+        pthread_cond_broadcast(&e->idle_cond);
+}
+
+/* Pipelined bytes came back with the connection: serve a complete head on
+ * the releasing worker right away (no trip through the queue, which a worker
+ * must never block on); keep a partial one for the engine to complete. */
+static int take_leftover(ss_engine *e, ss_conn *c, const char *leftover, size_t len,
+                         ss_item **next, int *close_it)
+{
+    if (grow_buf(c, len) != SS_OK)
+        return SS_ERR_NOMEM;
+    memcpy(c->buf, leftover, len);
+    c->len = len;
+    parse_outcome out = parse_conn(e, c, next);
+    if (out == PARSED_ITEM) {
+        pthread_mutex_lock(&e->mu);
+        e->stats.requests++;
+        pthread_mutex_unlock(&e->mu);
+    }
+    *close_it = out == PARSED_CLOSE;
+    return SS_OK;
+}
+
+int ss_engine_release(int64_t id, int fd, int keep_alive,
+                      const char *leftover, size_t len, ss_item **next)
+{
+    *next = NULL;
+    ss_engine *e = lookup(id);
+    if (e == NULL)
+        return SS_ERR_NO_SUCH_ENGINE;
+    if (fd < 0 || (size_t)fd >= e->nconns || e->conns[fd] == NULL || !e->conns[fd]->busy)
+        return SS_ERR_BAD_FD;
+    ss_conn *c = e->conns[fd];
+    int close_it = !keep_alive;
+    if (keep_alive && len > 0 && !ss_engine_draining(id)) {
+        int rc = take_leftover(e, c, leftover, len, next, &close_it);
+        if (rc != SS_OK)
+            close_it = 1;
+        if (*next != NULL)
+            return SS_OK;   /* still busy, now with the next request */
+    }
+    pthread_mutex_lock(&e->mu);
+    finish_busy_locked(e, c);
+    if (close_it || e->draining || e->stopping) {
+        close_conn_locked(e, c);
+    } else {
+        int64_t deadline = now_ms() + (c->len ? e->cfg.header_timeout_ms : e->cfg.keepalive_ms);
+        list_append(e, c, c->len ? LIST_HEADER : LIST_IDLE, deadline);
+        if (arm(e, c, EPOLL_CTL_MOD) != SS_OK) {
+            close_conn_locked(e, c);
+        } else if (deadline < e->sleep_until) {
+            /* The engine sleeps past this deadline: wake it to re-plan. */
+            e->sleep_until = deadline;
+            signal_control(e);
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    return SS_OK;
+}
