@@ -1,0 +1,5 @@
+"""`python -m subserve`: the command line. Runs in: the main interpreter."""
+
+from subserve.cli import main
+
+main()

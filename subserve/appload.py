@@ -1,0 +1,77 @@
+"""Import the user's app by its ``module:attribute`` string, and explain failures.
+
+Runs in: worker interpreters (and main, for --check style validation in tests).
+
+Many C extensions still refuse OWN_GIL subinterpreters; CPython then raises
+``ImportError: module X does not support loading in subinterpreters``. That
+error is turned into one message naming the module and what to do, instead of
+a traceback per worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+_REFUSAL = re.compile(r"module (?P<name>[\w.]+) does not support loading in subinterpreters")
+
+
+class AppLoadError(Exception):
+    """The app could not be imported; str() is the message for the user."""
+
+
+def load_app(spec: str, factory: bool = False) -> Callable[..., Any]:
+    """Import ``module:attribute`` (attribute may be dotted) and return the app."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise AppLoadError(f"app must be given as 'module:attribute', not {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name == module_name and not _REFUSAL.search(str(exc)):
+            raise AppLoadError(f"could not import module {module_name!r}: {exc}") from exc
+        raise
+    app: Any = module
+    for part in attr.split("."):
+        try:
+            app = getattr(app, part)
+        except AttributeError:
+            raise AppLoadError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if factory:
+        app = app()
+    if not callable(app):
+        raise AppLoadError(f"{spec} is not callable (got {type(app).__name__})")
+    return app
+
+
+def refusing_module(exc: BaseException) -> str | None:
+    """The extension module that refused a subinterpreter, if that is the cause."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        match = _REFUSAL.search(str(exc))
+        if isinstance(exc, ImportError) and match:
+            return match.group("name")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def describe_load_error(spec: str, exc: BaseException) -> str:
+    """One message for the user: what refused, and what to do about it."""
+    module = refusing_module(exc)
+    if module is not None:
+        return (
+            f"{module} does not support subinterpreters, so {spec} cannot run in an "
+            "OWN_GIL worker interpreter.\n"
+            f"  What to do: upgrade the package that provides {module} to a release that "
+            "supports per-interpreter GIL (Py_MOD_PER_INTERPRETER_GIL_SUPPORTED), remove it "
+            "from the app's imports, or serve this app with a process-based server "
+            "(gunicorn, uvicorn)."
+        )
+    if isinstance(exc, AppLoadError):
+        return str(exc)
+    detail = "".join(traceback.format_exception(exc)).rstrip()
+    return f"{spec} failed to load in a worker interpreter:\n{detail}"

@@ -1,0 +1,57 @@
+"""The `subserve` command: options -> Config -> Server.
+
+Runs in: the main interpreter. Nothing else reads sys.argv or the environment;
+every option may also come from a SUBSERVE_<OPTION> environment variable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from subserve.config import Config
+
+LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] [main] [%(levelname)s] %(message)s"))
+    root = logging.getLogger("subserve")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+@click.command(context_settings={"auto_envvar_prefix": "SUBSERVE", "show_default": True})
+@click.argument("app")
+@click.option("--bind", "-b", "binds", multiple=True,
+              help="HOST:PORT, [V6]:PORT or unix:PATH to listen on; repeatable.  [default: 127.0.0.1:8000]")
+@click.option("--fd", "fds", multiple=True, type=int, help="An inherited listening socket fd; repeatable.")
+@click.option("--workers", "-w", type=click.IntRange(1, 1024), default=lambda: os.cpu_count() or 1,
+              show_default="CPU count", help="Worker interpreters (each with its own GIL).")
+@click.option("--threads", type=click.IntRange(1, 256), default=1, help="Threads per interpreter.")
+@click.option("--factory", is_flag=True, help="APP names a factory: call it to get the app.")
+@click.option("--app-dir", default=".", help="Directory put first on the workers' sys.path.")
+@click.option("--keep-alive", "keepalive", type=float, default=5.0, help="Idle seconds before a keep-alive connection is closed.")
+@click.option("--header-timeout", type=float, default=10.0, help="Seconds a request head may take to arrive.")
+@click.option("--client-timeout", type=float, default=60.0, help="Seconds a worker waits on a stalled client read or write.")
+@click.option("--graceful-timeout", type=float, default=30.0, help="Seconds to finish in-flight requests on SIGTERM.")
+@click.option("--backlog", type=click.IntRange(1), default=2048, help="listen() backlog.")
+@click.option("--root-path", default="", help="SCRIPT_NAME prefix the app is mounted under.")
+@click.option("--access-log/--no-access-log", default=True, help="One log line per request.")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info")
+@click.option("--limit-request-line", type=click.IntRange(16, 65536), default=8190)
+@click.option("--limit-request-fields", type=click.IntRange(1, 256), default=100)
+@click.option("--limit-request-field-size", type=click.IntRange(16, 65536), default=8190)
+@click.version_option(package_name="subserve")
+def main(app: str, binds: tuple[str, ...], **options: object) -> None:
+    """Serve the WSGI app APP (module:attribute) from a pool of OWN_GIL subinterpreters."""
+    config = Config(app=app, binds=binds or (() if options["fds"] else ("127.0.0.1:8000",)), **options)
+    configure_logging(config.log_level)
+    from subserve.server import Server
+
+    sys.exit(Server(config).run())

@@ -1,0 +1,185 @@
+"""The supervisor: start the engine and the interpreter pool, wait, stop cleanly.
+
+Runs in: the main interpreter. It does no per-request work: requests go from
+the C I/O thread through the queue to the workers without touching main's GIL.
+
+Exit codes: 0 after a clean stop, 1 when a stop timed out or workers died,
+2 for a bad address, 3 when the app could not load in a worker interpreter.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+
+from subserve import _engine
+from subserve.config import Config
+from subserve.listeners import BindError, describe, inherited_listener, open_listener
+from subserve.worker import bootstrap_program
+
+log = logging.getLogger("subserve.error")
+
+EXIT_OK = 0
+EXIT_STOP_FAILED = 1
+EXIT_BIND = 2
+EXIT_APP_LOAD = 3
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP}
+# How often the supervisor looks at worker health while waiting for signals.
+SUPERVISE_INTERVAL = 1.0
+
+
+class Server:
+    """One run of the server: ``Server(config).run()`` returns an exit code."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.queue_id: int | None = None
+        self.engine_id: int | None = None
+        self.pool_id: int | None = None
+        self.urls: list[str] = []
+
+    def run(self) -> int:
+        # 3.13.0 crashes ending subinterpreters that imported _datetime unless
+        # main imported it first (DESIGN.md).
+        import _datetime  # noqa: F401
+
+        # Signals wait in the kernel until sigtimedwait takes them: handlers
+        # never run at an awkward moment, and C threads block them anyway.
+        signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        try:
+            return self._run()
+        finally:
+            self._teardown()
+
+    def _run(self) -> int:
+        try:
+            sockets = self._open_sockets()
+        except BindError as exc:
+            log.error("%s", exc)
+            return EXIT_BIND
+        started = time.monotonic()
+        self._start_engine(sockets)
+        self._start_pool()
+        failure = self._wait_for_workers()
+        if failure is not None:
+            log.error("%s", failure)
+            return EXIT_APP_LOAD
+        _engine.engine_start(self.engine_id)
+        log.info(
+            "%d interpreter%s ready in %.1f s, listening on %s",
+            self.config.workers,
+            "" if self.config.workers == 1 else "s",
+            time.monotonic() - started,
+            ", ".join(self.urls),
+        )
+        signum = self._supervise()
+        if signum is None:
+            log.error("every worker interpreter has exited; stopping")
+            return EXIT_STOP_FAILED
+        log.info("received %s: stopping gracefully", signal.Signals(signum).name)
+        return self._graceful_stop()
+
+    def _open_sockets(self) -> list:
+        cfg = self.config
+        sockets = [open_listener(bind, cfg.backlog) for bind in cfg.binds]
+        sockets += [inherited_listener(fd) for fd in cfg.fds]
+        self.urls = [describe(sock) for sock in sockets]
+        return sockets
+
+    def _start_engine(self, sockets: list) -> None:
+        cfg = self.config
+        self.queue_id = _engine.queue_create(cfg.queue_capacity)
+        fds = [sock.detach() for sock in sockets]  # the engine owns them now
+        self.engine_id = _engine.engine_create(
+            fds,
+            self.queue_id,
+            keepalive=cfg.keepalive,
+            header_timeout=cfg.header_timeout,
+            client_timeout=cfg.client_timeout,
+            max_line=cfg.limit_request_line,
+            max_head=cfg.limit_request_head,
+            max_fields=cfg.limit_request_fields,
+            max_field=cfg.limit_request_field_size,
+        )
+
+    def _start_pool(self) -> None:
+        cfg = self.config
+        program = bootstrap_program(
+            cfg.search_path(sys.path),
+            queue_id=self.queue_id,
+            engine_id=self.engine_id,
+            **cfg.worker_settings(),
+        )
+        self.pool_id = _engine.pool_start(program, cfg.workers)
+
+    def _wait_for_workers(self) -> str | None:
+        """None when every worker loaded the app, else the message to show."""
+        deadline = time.monotonic() + self.config.boot_timeout
+        while True:
+            statuses = _engine.pool_wait(self.pool_id, 0.25)
+            failed = [msg for state, _loaded, msg in statuses if state in
+                      (_engine.WORKER_FAILED, _engine.WORKER_EXITED)]
+            if failed:
+                return failed[0] or "a worker interpreter exited while loading the app"
+            if all(state == _engine.WORKER_READY for state, _, _ in statuses):
+                return None
+            if self._pending_stop() is not None:
+                return "stopped by a signal while loading the app"
+            if time.monotonic() > deadline:
+                return f"the app did not load within {self.config.boot_timeout:.0f} s"
+
+    def _pending_stop(self) -> int | None:
+        info = signal.sigtimedwait(STOP_SIGNALS, 0)
+        return info.si_signo if info is not None else None
+
+    def _supervise(self) -> int | None:
+        """Wait for a stop signal; None if every worker died first."""
+        while True:
+            info = signal.sigtimedwait(HANDLED_SIGNALS, SUPERVISE_INTERVAL)
+            if info is not None and info.si_signo in STOP_SIGNALS:
+                return info.si_signo
+            if info is not None:
+                log.info("received %s: ignored (reload is not supported yet)",
+                         signal.Signals(info.si_signo).name)
+            statuses = _engine.pool_wait(self.pool_id, 0)
+            dead = [msg for state, _, msg in statuses if state == _engine.WORKER_EXITED]
+            for msg in dead:
+                if msg:
+                    log.error("a worker interpreter exited: %s", msg)
+            if len(dead) == len(statuses):
+                return None
+
+    def _graceful_stop(self) -> int:
+        cfg = self.config
+        _engine.engine_drain(self.engine_id)
+        busy = _engine.engine_wait_idle(self.engine_id, cfg.graceful_timeout)
+        if busy:
+            log.warning("%d request(s) still running after %.0f s", busy, cfg.graceful_timeout)
+            return EXIT_STOP_FAILED
+        return EXIT_OK
+
+    def _teardown(self) -> None:
+        """Stop and join every worker before finalization, on every path:
+        exiting with live subinterpreters crashes CPython (DESIGN.md)."""
+        if self.engine_id is not None:
+            _engine.engine_drain(self.engine_id)
+        if self.pool_id is not None:
+            for _ in range(self.config.workers * self.config.threads):
+                _engine.queue_put(self.queue_id, -1, 0, 0, b"", b"")
+            running = _engine.pool_join(self.pool_id, max(self.config.graceful_timeout, 1.0))
+            if running:
+                log.error("%d worker interpreter(s) did not stop; exiting hard", running)
+                logging.shutdown()
+                import os
+
+                os._exit(EXIT_STOP_FAILED)
+            _engine.pool_destroy(self.pool_id)
+        if self.engine_id is not None:
+            _engine.engine_destroy(self.engine_id)
+        if self.queue_id is not None:
+            _engine.queue_destroy(self.queue_id)
+        self.engine_id = self.pool_id = self.queue_id = None

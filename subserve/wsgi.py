@@ -1,0 +1,583 @@
+"""Serve one WSGI request (PEP 3333) on a connection handed over by the engine.
+
+Runs in: worker interpreters.
+
+``WSGIHandler.handle(item)`` builds the environ, calls the app, writes the
+response to the item's socket with ``_engine.send_all`` and returns
+``(keep_alive, leftover)`` for ``_engine.release``; it never closes the fd.
+
+Choices made here:
+
+- The response head goes out with the first non-empty body chunk, in the
+  same ``send_all`` call (one syscall for the usual one-chunk response).
+- Framing: the app's Content-Length (never exceeded: excess is cut); else a
+  length computed for a list or tuple body; else chunked on HTTP/1.1 and
+  close-delimited on HTTP/1.0.  HEAD gets the GET headers without a body
+  and without chunked; 1xx/204 get no framing, 304 only the app's length.
+- Hop-by-hop headers from the app are dropped (PEP 3333 forbids them);
+  ``Connection: close`` among them is honoured.
+- An app error before anything was sent answers 500; the connection stays
+  open when its framing is intact (body drained within ``max_drain``), as
+  for any response.  After the head went out, the connection is closed to
+  abort the response.  A malformed request body answers 400 and closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from subserve._engine import send_all
+from subserve.environ import EnvironBuilder
+from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
+from subserve.wsgi_input import NO_BODY, BadBody, ClientGone, WSGIInput
+
+# RFC 9110 token and field-value rules; values may hold HTAB and obs-text,
+# never other controls (CR/LF/NUL would split the response).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]").search
+_STATUS = re.compile(r"[1-9][0-9][0-9] [^\x00-\x08\x0a-\x1f\x7f]*")
+
+# What a response header name means to the handler.
+_PLAIN, _LENGTH, _CONNECTION, _HOP, _DATE, _SERVER = range(6)
+_SPECIAL_NAMES = {
+    "content-length": _LENGTH,
+    "connection": _CONNECTION,
+    "date": _DATE,
+    "server": _SERVER,
+    # PEP 3333's hop-by-hop list (RFC 2616 13.5.1)
+    "keep-alive": _HOP,
+    "proxy-authenticate": _HOP,
+    "proxy-authorization": _HOP,
+    "te": _HOP,
+    "trailers": _HOP,
+    "transfer-encoding": _HOP,
+    "upgrade": _HOP,
+}
+_CACHE_MAX = 512  # bounds of the status and header-name caches
+
+# The tail of a head: keep-alive is HTTP/1.1's default, not HTTP/1.0's.
+_END_KEEP_11 = b"\r\n"
+_END_KEEP_10 = b"Connection: keep-alive\r\n\r\n"
+_END_CLOSE = b"Connection: close\r\n\r\n"
+_CHUNKED = b"Transfer-Encoding: chunked\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
+_CRLF = b"\r\n"
+_MAX_GATHER = 32  # list bodies up to this many chunks go out in one send_all (<= 64 iovecs)
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_SERVER_LINE = b"Server: subserve\r\n"
+
+# (second, Date+Server lines, Date line): replaced whole, so threads that
+# race on it each see a consistent tuple.
+_date_cache: tuple[int, bytes, bytes] = (-1, b"", b"")
+
+
+def _std_headers(own: int) -> bytes:
+    """Date and/or Server lines (bit 1: Date, bit 2: Server)."""
+    global _date_cache
+    now = int(time.time())
+    if now != _date_cache[0]:
+        t = time.gmtime(now)
+        date = (f"Date: {_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} "
+                f"{t.tm_year} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT\r\n").encode()
+        _date_cache = (now, date + _SERVER_LINE, date)
+    if own == 3:
+        return _date_cache[1]
+    if own == 1:
+        return _date_cache[2]
+    return _SERVER_LINE if own == 2 else b""
+
+
+def _as_bytes(data: Any) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"WSGI body chunks must be bytes, not {type(data).__name__}")
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: the handler sends these with ``os.sendfile``."""
+
+    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+
+class ErrorStream:
+    """``wsgi.errors``: text written here goes to the error log, line by line."""
+
+    _MAX_PENDING = 8192  # a line without "\n" is logged once this long
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._local = threading.local()  # partial lines, one per thread
+
+    def write(self, text: str) -> int:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        pending = getattr(self._local, "pending", "") + text
+        *lines, pending = pending.split("\n")
+        if len(pending) >= self._MAX_PENDING:
+            lines.append(pending)
+            pending = ""
+        self._local.pending = pending
+        for line in lines:
+            if line:
+                self._logger.error("%s", line)
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pending = getattr(self._local, "pending", "")
+        if pending:
+            self._local.pending = ""
+            self._logger.error("%s", pending)
+
+
+class _Response:
+    """The response state of one request; ``start_response`` and ``write``.
+
+    Class attributes are the defaults, so ``__init__`` sets only what each
+    request brings.
+    """
+
+    status: str | None = None
+    code = 0
+    line = b""            # cached status line
+    block = b""           # the app's headers, validated and encoded
+    length: int | None = None  # the app's Content-Length
+    close = False         # the app asked for Connection: close
+    own = 3               # Date (1) and Server (2) lines we add
+    nobody = False        # HEAD or a status without content
+    head_sent = False
+    chunked = False
+    keep = False          # decided when the head is built
+    sent = 0              # body bytes sent
+    gone = False          # a send failed: the client is gone
+    overflow = False      # the app wrote past its Content-Length
+
+    def __init__(self, handler: WSGIHandler, fd: int, flags: int, inp: WSGIInput, is_head: bool):
+        self.h = handler
+        self.fd = fd
+        self.flags = flags
+        self.inp = inp
+        self.is_head = is_head
+
+    # -- PEP 3333 callables ------------------------------------------------
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # no reference cycle through the traceback
+        elif self.status is not None:
+            raise AssertionError("start_response() called again without exc_info")
+        h = self.h
+        code, line = h.statuses.get(status) or h.learn_status(status)
+        nobody = code < 200 or code == 204 or code == 304
+        length = None
+        close = False
+        own = 3
+        lines = []
+        kinds = h.kinds
+        for name, value in headers:
+            kind = kinds.get(name)
+            if kind is None:
+                kind = h.learn_name(name)
+            if type(value) is not str:
+                raise TypeError(f"header value of {name!r} must be str, not {type(value).__name__}")
+            if not value.isprintable() and _BAD_VALUE(value):
+                raise ValueError(f"control character in header {name!r}: {value!r}")
+            if kind:
+                if kind == _LENGTH:
+                    length = _content_length(value, length)
+                    continue  # sent with the framing
+                if kind == _CONNECTION:
+                    close = close or "close" in value.lower()
+                    continue
+                if kind == _HOP:
+                    continue
+                own &= ~1 if kind == _DATE else ~2
+            lines.append(f"{name}: {value}\r\n")
+        self.block = "".join(lines).encode("latin-1")
+        self.code, self.line, self.length, self.close, self.own = code, line, length, close, own
+        self.nobody = nobody or self.is_head
+        self.status = status
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """Send one body chunk (the PEP 3333 ``write`` callable)."""
+        if type(data) is not bytes:
+            data = _as_bytes(data)
+        if not data:
+            return
+        if self.status is None:
+            raise AssertionError("write() before start_response()")
+        if self.nobody:
+            if not self.head_sent:
+                self._send(self._head(self.length))
+            return
+        if self.length is not None:
+            data = self._clip(data)
+            if not data:
+                return
+        if not self.head_sent:
+            head = self._head(self.length)
+            if self.chunked:
+                self._send(head, b"%x\r\n" % len(data), data, _CRLF)
+            else:
+                self._send(head, data)
+        elif self.chunked:
+            self._send(b"%x\r\n" % len(data), data, _CRLF)
+        else:
+            self._send(data)
+        self.sent += len(data)
+
+    # -- serving the app's iterable ----------------------------------------
+
+    def serve(self, result: Iterable[bytes]) -> None:
+        """Send the response body ``result`` and finish the response."""
+        kind = type(result)
+        if (kind is list or kind is tuple) and not self.head_sent:
+            if len(result) == 1:
+                return self._serve_one(result[0])
+            if self.length is None and 1 < len(result) <= _MAX_GATHER:
+                return self._serve_gathered(result)
+        elif isinstance(result, FileWrapper) and not self.head_sent:
+            return self._serve_file(result)
+        write = self.write
+        for data in result:
+            if data:
+                write(data)
+        self.finish()
+
+    def _serve_one(self, data: bytes) -> None:
+        """One chunk: the head and the body leave in one send_all."""
+        if self.status is None:
+            raise AssertionError("the app returned before calling start_response()")
+        if type(data) is not bytes:
+            data = _as_bytes(data)
+        if self.length is None:
+            head = self._head(len(data))
+        else:
+            data = self._clip(data)
+            head = self._head(self.length)
+        if self.nobody or not data:
+            self._send(head)
+        else:
+            self._send(head, data)
+            self.sent = len(data)
+
+    def _serve_gathered(self, chunks: list[bytes] | tuple[bytes, ...]) -> None:
+        """A short list with no Content-Length: compute it, send at once."""
+        if self.status is None:
+            raise AssertionError("the app returned before calling start_response()")
+        chunks = [c if type(c) is bytes else _as_bytes(c) for c in chunks if c]
+        total = sum(map(len, chunks))
+        head = self._head(total)
+        if self.nobody:
+            self._send(head)
+        else:
+            self._send(head, *chunks)
+            self.sent = total
+
+    def _serve_file(self, wrapper: FileWrapper) -> None:
+        """Send a regular file with os.sendfile; other files are iterated."""
+        if self.status is None:
+            raise AssertionError("the app returned before calling start_response()")
+        source = _sendfile_source(wrapper.filelike)
+        if self.nobody:
+            # no need to read the file; its size still gives the GET headers
+            length = self.length if self.length is not None or source is None else source[2]
+            return self._send(self._head(length))
+        if source is None:
+            for data in wrapper:
+                if data:
+                    self.write(data)
+            return self.finish()
+        file_fd, offset, size = source
+        length = size if self.length is None else self.length
+        self._send(self._head(length))
+        count = min(length, size)
+        while count > 0:
+            try:
+                n = os.sendfile(self.fd, file_fd, offset, count)
+            except OSError as exc:
+                self.gone = True
+                raise ClientGone(exc.errno, f"sendfile failed: {exc}") from exc
+            if not n:
+                break  # the file shrank: sent < length closes the connection
+            offset += n
+            count -= n
+            self.sent += n
+
+    def finish(self) -> None:
+        """End the response: send a head not sent yet, or the last chunk."""
+        if not self.head_sent:
+            if self.status is None:
+                raise AssertionError("the app returned before calling start_response()")
+            # no body byte was produced: the body is empty
+            self._send(self._head(0 if self.length is None else self.length))
+        elif self.chunked:
+            self._send(_LAST_CHUNK)
+
+    def keep_alive(self) -> bool:
+        """Whether the connection can carry another request now."""
+        if not self.keep or self.gone:
+            return False
+        # a body shorter than the announced length leaves the client waiting
+        return self.length is None or self.nobody or self.sent == self.length
+
+    # -- internals -----------------------------------------------------------
+
+    def _head(self, length: int | None) -> bytes:
+        """Build the head; decide framing and keep-alive.  Call once."""
+        self.head_sent = True
+        flags = self.flags
+        code = self.code
+        keep = flags & KEEP_ALIVE and not self.close
+        framing = b""
+        if code < 200 or code == 204 or code == 304:
+            if code < 200:
+                keep = False  # a 1xx cannot be the final response
+            elif code == 304 and self.length is not None:
+                framing = b"Content-Length: %d\r\n" % self.length
+        elif length is not None:
+            framing = b"Content-Length: %d\r\n" % length
+        elif self.is_head:
+            pass  # GET would be chunked; HEAD has no body to frame
+        elif flags & HTTP11:
+            framing = _CHUNKED
+            self.chunked = True
+        else:
+            keep = False  # HTTP/1.0 without a length: the close ends the body
+        if keep:
+            keep = self._may_keep()
+        elif flags & EXPECT_CONTINUE:
+            self.inp.cancel_continue()
+        self.keep = keep
+        end = (_END_KEEP_11 if flags & HTTP11 else _END_KEEP_10) if keep else _END_CLOSE
+        return self.line + self.block + _std_headers(self.own) + framing + end
+
+    def _may_keep(self) -> bool:
+        inp = self.inp
+        # a client still waiting for 100 Continue may never send the body
+        if inp is not NO_BODY and (
+            inp.broken or inp.expect_pending or inp.unread_hint() > self.h.max_drain
+        ):
+            inp.cancel_continue()
+            return False
+        return not self.h.is_draining()
+
+    def _clip(self, data: bytes) -> bytes:
+        """Cut what would exceed the app's Content-Length."""
+        room = self.length - self.sent
+        if len(data) <= room:
+            return data
+        if not self.overflow:
+            self.overflow = True
+            self.h.error_log.warning(
+                "WSGI app sent more than its Content-Length (%d); the excess is dropped",
+                self.length)
+        return data[:max(room, 0)]
+
+    def _send(self, *buffers: bytes) -> None:
+        try:
+            send_all(self.fd, *buffers)
+        except OSError as exc:
+            self.gone = True
+            raise ClientGone(exc.errno, f"sending the response failed: {exc}") from exc
+
+    def reset(self) -> None:
+        """Forget what the app started, to answer an error instead."""
+        self.status = None
+        self.chunked = False
+        self.sent = 0
+
+
+def _content_length(value: str, previous: int | None) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"invalid Content-Length {value!r}")
+    length = int(value)
+    if previous is not None and previous != length:
+        raise ValueError("conflicting Content-Length headers")
+    return length
+
+
+def _sendfile_source(filelike: Any) -> tuple[int, int, int] | None:
+    """(fd, offset, bytes left) of a regular file, or None if not one."""
+    try:
+        fd = filelike.fileno()
+        offset = filelike.tell()
+        st = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return fd, offset, max(st.st_size - offset, 0)
+
+
+_ERROR_BODIES = {
+    400: ("400 Bad Request", b"Bad Request\n"),
+    500: ("500 Internal Server Error", b"Internal Server Error\n"),
+}
+
+
+class WSGIHandler:
+    """Serves requests for one WSGI app; shared by a worker's threads."""
+
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        *,
+        url_scheme: str = "http",
+        root_path: str = "",
+        access_log: logging.Logger | None,
+        error_log: logging.Logger,
+        multithread: bool,
+        is_draining: Callable[[], bool] = lambda: False,
+        max_drain: int = 1 << 20,
+    ) -> None:
+        self.app = app
+        self.access_log = access_log
+        self.error_log = error_log
+        self.is_draining = is_draining
+        self.max_drain = max_drain
+        self.statuses: dict[str, tuple[int, bytes]] = {}
+        self.kinds: dict[str, int] = {}
+        self.builder = EnvironBuilder(
+            url_scheme=url_scheme,
+            root_path=root_path,
+            multithread=multithread,
+            extra={"wsgi.errors": ErrorStream(error_log), "wsgi.file_wrapper": FileWrapper},
+        )
+
+    def handle(self, item: tuple[int, int, int, bytes, bytes]) -> tuple[bool, bytes]:
+        """Serve the request in ``item``; return ``(keep_alive, leftover)``."""
+        fd, flags, content_length, record, data = item
+        start = time.perf_counter() if self.access_log is not None else 0.0
+        environ = self.builder.build(record, flags, content_length)
+        if content_length > 0 or flags & CHUNKED:
+            inp = WSGIInput(fd, flags, content_length, data)
+        else:
+            inp = NO_BODY
+        environ["wsgi.input"] = inp
+        resp = _Response(self, fd, flags, inp, environ["REQUEST_METHOD"] == "HEAD")
+        try:
+            result = self.app(environ, resp.start_response)
+            try:
+                resp.serve(result)
+            finally:
+                if type(result) is not list:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+            keep = resp.keep_alive()
+        except Exception as exc:
+            keep = self._failed(environ, resp, exc)
+        leftover = b""
+        if keep:
+            if inp is NO_BODY:
+                leftover = data
+            elif inp.drain(self.max_drain):
+                leftover = inp.leftover()
+            else:
+                keep = False
+        if self.access_log is not None:
+            self._log_access(environ, resp, start)
+        return keep, leftover
+
+    def _failed(self, environ: dict[str, Any], resp: _Response, exc: Exception) -> bool:
+        """Answer 400/500 for an exception if still possible; keep-alive?"""
+        if resp.gone or isinstance(exc, ClientGone):
+            self.error_log.debug("client gone during %s %s: %s",
+                                 environ["REQUEST_METHOD"], environ["RAW_URI"], exc)
+            return False
+        if isinstance(exc, BadBody):
+            status = 400
+            self.error_log.info("bad request body in %s %s: %s",
+                                environ["REQUEST_METHOD"], environ["RAW_URI"], exc)
+        else:
+            status = 500
+            self.error_log.exception("error in the WSGI app serving %s %s",
+                                     environ["REQUEST_METHOD"], environ["RAW_URI"])
+        if resp.head_sent:
+            return False  # abort: the client sees the response cut short
+        return self._send_error(resp, status)
+
+    def _send_error(self, resp: _Response, status: int) -> bool:
+        line, body = _ERROR_BODIES[status]
+        headers = [("Content-Type", "text/plain; charset=utf-8"),
+                   ("Content-Length", str(len(body)))]
+        if status == 400 or resp.inp.broken:
+            headers.append(("Connection", "close"))
+        resp.reset()
+        try:
+            resp.start_response(line, headers)
+            resp.serve([body])
+        except ClientGone:
+            return False
+        return resp.keep_alive()
+
+    def _log_access(self, environ: dict[str, Any], resp: _Response, start: float) -> None:
+        self.access_log.info(
+            '%s - "%s %s %s" %d %d %.1fms',
+            environ["REMOTE_ADDR"] or "-",
+            environ["REQUEST_METHOD"],
+            environ["RAW_URI"],
+            environ["SERVER_PROTOCOL"],
+            resp.code,
+            resp.sent,
+            (time.perf_counter() - start) * 1000.0,
+        )
+
+    def learn_status(self, status: str) -> tuple[int, bytes]:
+        """Validate a status line not seen before; cache it."""
+        if type(status) is not str:
+            raise TypeError(f"status must be str, not {type(status).__name__}")
+        if _STATUS.fullmatch(status) is None:
+            raise ValueError(f"invalid status {status!r}: expected e.g. '200 OK'")
+        entry = (int(status[:3]), b"HTTP/1.1 " + status.encode("latin-1") + _CRLF)
+        if len(self.statuses) < _CACHE_MAX:
+            self.statuses[status] = entry
+        return entry
+
+    def learn_name(self, name: str) -> int:
+        """Validate a response header name not seen before; cache its kind."""
+        if type(name) is not str:
+            raise TypeError(f"header name must be str, not {type(name).__name__}")
+        if _TOKEN.fullmatch(name) is None:
+            raise ValueError(f"invalid header name {name!r}")
+        kind = _SPECIAL_NAMES.get(name.lower(), _PLAIN)
+        if len(self.kinds) < _CACHE_MAX:
+            self.kinds[name] = kind
+        return kind
