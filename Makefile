@@ -15,6 +15,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml setup.py
 	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.13 found; see scripts/find-python" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q 'setuptools>=70' wheel
 	$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
 	touch $@
 

@@ -147,6 +147,8 @@ class EnvironBuilder:
         """Return a fresh environ for the head ``record`` (no ``wsgi.input``)."""
         parts = record.decode("latin-1").split("\0")
         environ = self.template.copy()
+        if len(parts) > 6:
+            self._add_fields(environ, parts)
         environ["REQUEST_METHOD"] = parts[0]
         environ["RAW_URI"] = target = parts[1]
         environ["REMOTE_ADDR"] = parts[2]
@@ -154,9 +156,13 @@ class EnvironBuilder:
         environ["SERVER_PROTOCOL"] = "HTTP/1.1" if flags & HTTP11 else "HTTP/1.0"
         if content_length >= 0:
             environ["CONTENT_LENGTH"] = str(content_length)
-        if len(parts) > 6:
-            self._add_fields(environ, parts)
-        self._add_target(environ, target)
+        path, _, query = target.partition("?")
+        if path[:1] == "/" and "%" not in path:
+            # origin-form without escapes: the common case, inlined
+            environ["QUERY_STRING"] = query
+            environ["PATH_INFO"] = self._strip_root(path) if self.root_path else path
+        else:
+            self._add_target(environ, target)
         if parts[5]:
             environ["SERVER_NAME"] = parts[4]
             environ["SERVER_PORT"] = parts[5]
@@ -167,7 +173,7 @@ class EnvironBuilder:
     def _add_fields(self, environ: dict[str, Any], parts: list[str]) -> None:
         keys = self._keys
         it = iter(parts[6:])
-        for name, value in zip(it, it, strict=False):
+        for name, value in zip(it, it, strict=True):
             key = keys.get(name)
             if key is None:
                 key = self._learn(name)
@@ -187,19 +193,17 @@ class EnvironBuilder:
         return key
 
     def _add_target(self, environ: dict[str, Any], target: str) -> None:
-        if target.startswith("/"):
-            # origin-form: the common case, inlined
-            path, _, query = target.partition("?")
-        else:
-            path, query, authority = split_target(target)
-            if authority:
-                environ["HTTP_HOST"] = authority
-        environ["QUERY_STRING"] = query
+        path, environ["QUERY_STRING"], authority = split_target(target)
+        if authority:
+            environ["HTTP_HOST"] = authority
         path = decode_path(path)
+        environ["PATH_INFO"] = self._strip_root(path) if self.root_path else path
+
+    def _strip_root(self, path: str) -> str:
         root = self.root_path
-        if root and path.startswith(root) and path[len(root):len(root) + 1] in ("", "/"):
-            path = path[len(root):]
-        environ["PATH_INFO"] = path
+        if path.startswith(root) and path[len(root):len(root) + 1] in ("", "/"):
+            return path[len(root):]
+        return path
 
     def _add_unix_server(self, environ: dict[str, Any]) -> None:
         host = environ.get("HTTP_HOST")

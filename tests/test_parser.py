@@ -14,7 +14,6 @@ from pathlib import Path
 import h11
 import httptools
 import pytest
-
 from subserve._engine import parse_head
 
 
@@ -156,6 +155,49 @@ def test_corpus_names_unique_and_explained():
         assert all(len(why) > 20 for why in case.explain.values())
 
 
+# ---- every byte value in every part, at offsets that cover the 8-byte skips ----
+
+TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+VALUE_OK = frozenset(range(0x21, 0x7F)) | frozenset(range(0x80, 0x100)) | {0x20, 0x09}
+
+
+@pytest.mark.parametrize("offset", range(0, 20))
+def test_every_byte_in_a_field_value(offset):
+    for byte in range(256):
+        value = b"v" * offset + bytes([byte]) + b"v" * 20
+        result = parse_head(corpus.get(b"X-A: " + value))
+        if byte in VALUE_OK:
+            assert result[6][-1] == (b"x-a", value.strip(OWS)), byte
+        else:
+            assert result == -400, byte
+
+
+@pytest.mark.parametrize("offset", range(0, 20))
+def test_every_byte_in_a_target(offset):
+    for byte in range(256):
+        target = b"/" + b"t" * offset + bytes([byte]) + b"t" * 20
+        result = parse_head(corpus.get(target=target))
+        if 0x21 <= byte <= 0x7E:
+            assert result[2] == target, byte
+        else:
+            assert result == -400, byte
+
+
+def test_every_byte_in_a_field_name_and_method():
+    for byte in range(256):
+        name = b"X-" + bytes([byte]) + b"-Name"
+        by_name = parse_head(corpus.get(name + b": v"))
+        by_method = parse_head(b"G" + bytes([byte]) + b"T / HTTP/1.1\r\n" + corpus.HOST + b"\r\n")
+        if byte == ord(":"):
+            assert by_name[6][-1] == (b"x-", b"-Name: v")
+            assert by_method == -400
+        elif byte in TCHAR:
+            assert by_name[6][-1] == (name.lower(), b"v"), byte
+            assert by_method[1] == b"G" + bytes([byte]) + b"T", byte
+        else:
+            assert by_name == by_method == -400, byte
+
+
 # ---- incremental feeding ----
 
 VALID_CASES = [c for c in CASES if not isinstance(c.expect, int)]
@@ -225,6 +267,14 @@ def test_head_limit_boundary():
     assert parse_head(head[:100], max_head=99) == -431
 
 
+def test_tightest_limit_decides_the_status():
+    head = corpus.get()  # request line: 14 bytes + CRLF
+    assert parse_head(head, max_line=10, max_head=100) == -414
+    assert parse_head(head, max_line=100, max_head=10) == -431
+    assert parse_head(head, max_head=0) == -431
+    assert parse_head(b"", max_head=0) == 0
+
+
 def test_default_limits():
     many = corpus.get(*[b"X-%d: v" % i for i in range(99)])
     assert isinstance(parse_head(many), tuple)  # 100 fields with Host
@@ -286,20 +336,17 @@ def _h11_difference(raw: bytes, accepted: tuple) -> str | None:
     lengths = {m.strip(OWS) for n, v in fields if n == b"content-length" for m in v.split(b",")}
     if len(lengths) > 1:
         return corpus.H11_CL_NUMERIC
-    codings = [v for n, v in fields if n == b"transfer-encoding"]
-    if codings and [c.lower() for c in codings] != [b"chunked"]:
-        return corpus.H11_TE_LIST
     return None
 
 
 def test_mutation_fuzz():
     rng = random.Random(20261122)
     accepted = refused = 0
-    for _ in range(3000):
+    for _ in range(10_000):
         raw = _mutate(rng, rng.choice(SEEDS))
         result = parse_head(raw)
         assert isinstance(result, tuple) or result == 0 or result in REFUSALS, (raw, result)
-        for cut in range(0, len(raw), 7):
+        for cut in range(0, len(raw), 3):
             assert parse_head(raw[:cut]) in (0, result), (raw, cut)
         if not isinstance(result, tuple):
             refused += result != 0
@@ -309,7 +356,7 @@ def test_mutation_fuzz():
         assert parse_head(raw[: result[0]]) == result
         if run_h11(raw).verdict != "accept":
             assert _h11_difference(raw, result), (raw, result, run_h11(raw))
-    assert accepted > 300 and refused > 300  # the mutations reach both sides
+    assert accepted > 1000 and refused > 1000  # the mutations reach both sides
 
 
 def test_random_bytes_never_crash():

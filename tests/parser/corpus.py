@@ -30,7 +30,6 @@ H11_VERSION = "h11 accepts any HTTP/d.d version; we answer 505 to anything but 1
 H11_TARGET = "h11 accepts any visible-ASCII target; we require the form to fit the method (RFC 9112 3.2)"
 H11_HOST = "h11 does not check the Host value; RFC 9112 3.2 requires 400 for an invalid one"
 H11_TE_HTTP10 = "h11 accepts Transfer-Encoding in HTTP/1.0; RFC 9112 6.1 says the framing is faulty"
-H11_TE_LIST = "h11 accepts only the exact value 'chunked' in one field; we parse the coding list"
 H11_CL_NUMERIC = "h11 compares duplicate Content-Length values as text; we compare the numbers"
 HT_METHOD = "llhttp accepts only the methods it knows; any token is a method (RFC 9110 9.1)"
 HT_NO_HOST = "llhttp does not require Host in HTTP/1.1 (RFC 9112 3.2 does)"
