@@ -29,11 +29,10 @@
  *   by value) are accepted, differing ones get 400, a value above INT64_MAX
  *   gets 413;
  * - Transfer-Encoding: codings must be bare tokens (no parameters, no empty
- *   list members); an
- *   unregistered coding gets 501, a final coding other than chunked gets 400,
- *   a registered coding we do not decode (gzip, deflate, compress) before
- *   chunked gets 501; also 400 with Content-Length, twice chunked, or
- *   HTTP/1.0.
+ *   list members); an unregistered coding gets 501, a final coding other
+ *   than chunked gets 400, a registered coding we do not decode (gzip,
+ *   deflate, compress) before chunked gets 501; also 400 with
+ *   Content-Length, with chunked twice, or in HTTP/1.0.
  */
 #include "http_parse.h"
 
