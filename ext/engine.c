@@ -87,10 +87,9 @@ static ss_engine *lookup(int64_t id)
 {
     if (id < 1 || id > SS_MAX_ENGINES)
         return NULL;
-    pthread_mutex_lock(&registry.mu);
-    ss_engine *e = registry.engines[id - 1];
-    pthread_mutex_unlock(&registry.mu);
-    return e;
+    /* Lock-free: slots change only at create/destroy, under registry.mu; an
+     * engine is destroyed only once no worker can call into it any more. */
+    return __atomic_load_n(&registry.engines[id - 1], __ATOMIC_ACQUIRE);
 }
 
 static int64_t now_ms(void)
@@ -292,6 +291,7 @@ static int grow_buf(ss_conn *c, size_t need)
 static void dispatch(ss_engine *e, ss_conn *c, ss_item *it)
 {
     pthread_mutex_lock(&e->mu);
+    list_unlink(e, c);
     c->busy = 1;
     e->stats.busy++;
     e->stats.requests++;
@@ -335,9 +335,6 @@ static void on_readable(ss_engine *e, ss_conn *c)
         ss_item *it = NULL;
         parse_outcome out = parse_conn(e, c, &it);
         if (out == PARSED_ITEM) {
-            pthread_mutex_lock(&e->mu);
-            list_unlink(e, c);
-            pthread_mutex_unlock(&e->mu);
             dispatch(e, c, it);
             return;
         }
@@ -443,12 +440,8 @@ static void handle_event(ss_engine *e, uint64_t data)
             drain_locked(e);
         pthread_mutex_unlock(&e->mu);
     } else if ((size_t)value < e->nconns && e->conns[value] != NULL) {
-        ss_conn *c = e->conns[value];
-        pthread_mutex_lock(&e->mu);
-        int stale = c->busy;
-        pthread_mutex_unlock(&e->mu);
-        if (!stale)
-            on_readable(e, c);
+        /* Armed connections are the engine's (EPOLLONESHOT): never busy. */
+        on_readable(e, e->conns[value]);
     }
 }
 
@@ -584,7 +577,7 @@ int ss_engine_create(const int *listen_fds, int nlisten, const ss_engine_config 
     pthread_mutex_lock(&registry.mu);
     for (int i = 0; i < SS_MAX_ENGINES; i++) {
         if (registry.engines[i] == NULL) {
-            registry.engines[i] = e;
+            __atomic_store_n(&registry.engines[i], e, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&registry.mu);
             *id_out = i + 1;
             return SS_OK;
@@ -615,7 +608,7 @@ int ss_engine_drain(int64_t id)
     if (e == NULL)
         return SS_ERR_NO_SUCH_ENGINE;
     pthread_mutex_lock(&e->mu);
-    e->draining = 1;
+    __atomic_store_n(&e->draining, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&e->mu);
     signal_control(e);
     return SS_OK;
@@ -657,7 +650,7 @@ int ss_engine_destroy(int64_t id)
         pthread_join(e->thread, NULL);
     }
     pthread_mutex_lock(&registry.mu);
-    registry.engines[id - 1] = NULL;
+    __atomic_store_n(&registry.engines[id - 1], NULL, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&registry.mu);
     engine_free(e);
     return SS_OK;
@@ -668,10 +661,8 @@ int ss_engine_draining(int64_t id)
     ss_engine *e = lookup(id);
     if (e == NULL)
         return SS_ERR_NO_SUCH_ENGINE;
-    pthread_mutex_lock(&e->mu);
-    int d = e->draining;
-    pthread_mutex_unlock(&e->mu);
-    return d;
+    /* Read on every response (Connection: close while draining): no lock. */
+    return __atomic_load_n(&e->draining, __ATOMIC_ACQUIRE);
 }
 
 int ss_engine_get_stats(int64_t id, ss_engine_stats *out)
@@ -725,7 +716,7 @@ int ss_engine_release(int64_t id, int fd, int keep_alive,
         return SS_ERR_BAD_FD;
     ss_conn *c = e->conns[fd];
     int close_it = !keep_alive;
-    if (keep_alive && len > 0 && !ss_engine_draining(id)) {
+    if (keep_alive && len > 0 && !__atomic_load_n(&e->draining, __ATOMIC_ACQUIRE)) {
         int rc = take_leftover(e, c, leftover, len, next, &close_it);
         if (rc != SS_OK)
             close_it = 1;

@@ -20,7 +20,7 @@ struct ss_queue {
     ss_item *head, *tail;
     size_t len, capacity;
     int closed;
-    int refs;       /* registry's one + each acquirer's; guarded by registry.mu */
+    int refs;       /* registry's one + each acquirer's; atomic */
     int wake_fd;    /* -1 until someone asks for it */
 };
 
@@ -92,7 +92,7 @@ int ss_queue_create(size_t capacity, int64_t *id_out)
     pthread_mutex_lock(&registry.mu);
     for (int i = 0; i < SS_MAX_QUEUES; i++) {
         if (registry.queues[i] == NULL) {
-            registry.queues[i] = q;
+            __atomic_store_n(&registry.queues[i], q, __ATOMIC_RELEASE);
             pthread_mutex_unlock(&registry.mu);
             *id_out = i + 1;
             return SS_OK;
@@ -105,23 +105,20 @@ int ss_queue_create(size_t capacity, int64_t *id_out)
 
 ss_queue *ss_queue_acquire(int64_t id)
 {
-    ss_queue *q = NULL;
     if (id < 1 || id > SS_MAX_QUEUES)
         return NULL;
-    pthread_mutex_lock(&registry.mu);
-    q = registry.queues[id - 1];
+    /* Lock-free on the hot path (every get and put). The owner destroys a
+     * queue only after every other user stopped (server teardown), so the
+     * pointer cannot be freed between this load and the increment. */
+    ss_queue *q = __atomic_load_n(&registry.queues[id - 1], __ATOMIC_ACQUIRE);
     if (q != NULL)
-        q->refs++;
-    pthread_mutex_unlock(&registry.mu);
+        __atomic_add_fetch(&q->refs, 1, __ATOMIC_ACQ_REL);
     return q;
 }
 
 void ss_queue_release(ss_queue *q)
 {
-    pthread_mutex_lock(&registry.mu);
-    int last = --q->refs == 0;
-    pthread_mutex_unlock(&registry.mu);
-    if (last)
+    if (__atomic_sub_fetch(&q->refs, 1, __ATOMIC_ACQ_REL) == 0)
         queue_free(q);
 }
 
@@ -131,7 +128,7 @@ int ss_queue_destroy(int64_t id)
         return SS_ERR_NO_SUCH_QUEUE;
     pthread_mutex_lock(&registry.mu);
     ss_queue *q = registry.queues[id - 1];
-    registry.queues[id - 1] = NULL;
+    __atomic_store_n(&registry.queues[id - 1], NULL, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&registry.mu);
     if (q == NULL)
         return SS_ERR_NO_SUCH_QUEUE;
