@@ -290,7 +290,7 @@ static int parse_request_line(const input *in, size_t *pos, size_t max_line, ss_
     out->target = (const char *)b + t;
     out->target_len = i - t;
 
-    int major, minor;
+    int major = 0, minor = 0;
     int r = scan_version(in, &ln, i + 1, &major, &minor);
     if (r <= 0)
         return r;
