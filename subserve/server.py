@@ -158,7 +158,7 @@ class Server:
         _engine.engine_drain(self.engine_id)
         busy = _engine.engine_wait_idle(self.engine_id, cfg.graceful_timeout)
         if busy:
-            log.warning("%d request(s) still running after %.0f s", busy, cfg.graceful_timeout)
+            log.warning("%d request(s) still running after %g s", busy, cfg.graceful_timeout)
             return EXIT_STOP_FAILED
         return EXIT_OK
 

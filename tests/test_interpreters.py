@@ -1,0 +1,93 @@
+"""Worker interpreters are isolated from each other, live in one process, and
+run Python in parallel.
+
+Runs in: the test process (the server runs in its own process).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+import httpx
+
+CPU_LOOPS = 2_000_000  # about 0.3 s of pure Python per /cpu request
+MAX_WHOAMI = 200
+CPU_ATTEMPTS = 5
+
+
+def whoami_until_two_interpreters(url: str) -> list[dict]:
+    """/whoami on a fresh connection each time, until two interpreters answered."""
+    answers: list[dict] = []
+    while len({a["interp"] for a in answers}) < 2 and len(answers) < MAX_WHOAMI:
+        response = httpx.get(f"{url}/whoami")  # no client: a new connection each time
+        assert response.status_code == 200
+        answers.append(response.json())
+    return answers
+
+
+def test_module_state_is_separate_per_interpreter(start_server) -> None:
+    server = start_server("basic:app", "--workers", "2")
+    answers = whoami_until_two_interpreters(server.url)
+    counters: dict[int, list[int]] = defaultdict(list)
+    for answer in answers:
+        counters[answer["interp"]].append(answer["counter"])
+    assert len(counters) == 2, f"one interpreter served all {len(answers)} requests"
+    for interp, seen in counters.items():
+        # each interpreter counts only the requests it served itself
+        assert seen == list(range(1, len(seen) + 1)), (interp, seen)
+    assert sum(len(seen) for seen in counters.values()) == len(answers)
+
+
+def test_every_interpreter_is_in_the_server_process(start_server) -> None:
+    server = start_server("basic:app", "--workers", "2")
+    answers = whoami_until_two_interpreters(server.url)
+    assert len({a["interp"] for a in answers}) == 2
+    assert {a["pid"] for a in answers} == {server.proc.pid}
+    # one OS thread per single-threaded worker interpreter
+    threads_by_interp = defaultdict(set)
+    for answer in answers:
+        threads_by_interp[answer["interp"]].add(answer["thread"])
+    assert all(len(threads) == 1 for threads in threads_by_interp.values())
+    assert len(set().union(*threads_by_interp.values())) == 2
+
+
+def cpu_pair(url: str) -> list[dict]:
+    """Two /cpu requests released together, each on its own connection."""
+    barrier = threading.Barrier(2)
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            with httpx.Client(timeout=60) as client:
+                client.get(f"{url}/hello")  # connect before the barrier
+                barrier.wait()
+                response = client.get(f"{url}/cpu?{CPU_LOOPS}")
+                assert response.status_code == 200
+                results.append(response.json())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    return results
+
+
+def test_cpu_bound_requests_run_in_parallel_interpreters(start_server) -> None:
+    server = start_server("basic:app", "--workers", "2")
+    for _ in range(CPU_ATTEMPTS):
+        first, second = cpu_pair(server.url)
+        if first["interp"] != second["interp"]:
+            break
+    else:
+        raise AssertionError(f"{CPU_ATTEMPTS} pairs were each served by one interpreter")
+    assert first["total"] == second["total"] > 0
+    # each started before the other ended: they ran at the same time, each
+    # under its own interpreter's GIL
+    assert first["start"] < second["end"], (first, second)
+    assert second["start"] < first["end"], (first, second)

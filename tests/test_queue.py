@@ -1,0 +1,283 @@
+"""The C request queue of subserve._engine, without a server: items, order,
+timeouts, bounds, close, the wake-up fd, threads, and other interpreters.
+
+Runs in: the test process (and, for the last tests, in OWN_GIL subinterpreters
+it creates).
+"""
+
+from __future__ import annotations
+
+import _datetime  # noqa: F401 - 3.13.0 needs it in main before subinterpreters (DESIGN.md)
+import _interpreters
+import contextlib
+import select
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from subserve import _engine
+
+TIMEOUT = 10.0  # generous: only reached when something is broken
+
+
+@pytest.fixture
+def queue() -> Iterator[int]:
+    qid = _engine.queue_create(8)
+    yield qid
+    with contextlib.suppress(_engine.EngineError):  # the test may have destroyed it
+        _engine.queue_destroy(qid)
+
+
+def put(qid: int, n: int, **kwargs) -> None:
+    """Put item number n: every field derived from n."""
+    _engine.queue_put(qid, n, n % 32, n * 10, b"rec%d" % n, b"data%d" % n, **kwargs)
+
+
+def item(n: int) -> tuple:
+    return (n, n % 32, n * 10, b"rec%d" % n, b"data%d" % n)
+
+
+# -- one thread --------------------------------------------------------------
+
+
+def test_round_trip_keeps_every_field(queue: int) -> None:
+    record = b"GET\0/x?y=1\0127.0.0.1\x0051000\0\0\0host\0example"
+    data = bytes(range(256)) * 3
+    _engine.queue_put(queue, 17, 0b10101, 1 << 40, record, data)
+    assert _engine.queue_len(queue) == 1
+    assert _engine.queue_get(queue, timeout=TIMEOUT) == (17, 0b10101, 1 << 40, record, data)
+    assert _engine.queue_len(queue) == 0
+
+
+def test_stop_item_and_empty_bytes(queue: int) -> None:
+    _engine.queue_put(queue, -1, 0, -1, b"", b"")
+    assert _engine.queue_get(queue, timeout=TIMEOUT) == (-1, 0, -1, b"", b"")
+
+
+def test_fifo_order(queue: int) -> None:
+    for n in range(8):
+        put(queue, n)
+    assert [_engine.queue_get(queue, timeout=TIMEOUT) for _ in range(8)] == [item(n) for n in range(8)]
+
+
+def test_get_times_out_on_an_empty_queue(queue: int) -> None:
+    with pytest.raises(_engine.QueueEmpty):
+        _engine.queue_get(queue, timeout=0.05)
+    with pytest.raises(_engine.QueueEmpty):
+        _engine.queue_get_nowait(queue)
+    assert issubclass(_engine.QueueEmpty, _engine.EngineError)
+
+
+def test_nonblocking_put_on_a_full_queue(queue: int) -> None:
+    for n in range(8):
+        put(queue, n, block=False)
+    with pytest.raises(_engine.QueueFull):
+        put(queue, 99, block=False)
+    assert _engine.queue_len(queue) == 8
+    assert _engine.queue_get_nowait(queue) == item(0)
+    put(queue, 8, block=False)  # room again
+    assert [_engine.queue_get_nowait(queue) for _ in range(8)] == [item(n) for n in range(1, 9)]
+
+
+def test_unknown_queue_id() -> None:
+    qid = _engine.queue_create(1)
+    _engine.queue_destroy(qid)
+    with pytest.raises(_engine.EngineError, match="no such queue"):
+        put(qid, 1)
+    with pytest.raises(_engine.EngineError, match="no such queue"):
+        _engine.queue_destroy(qid)
+
+
+# -- threads -----------------------------------------------------------------
+
+
+def outcome_of_destroy_while_blocked(call, fill: int = 0, attempts: int = 5) -> BaseException:
+    """Run call(qid) in a thread on a fresh queue holding `fill` items, destroy
+    the queue while the call waits, and return what the call raised.
+
+    The thread may reach the queue only after it is gone ("no such queue"),
+    which proves nothing: then try again, giving it longer to block.
+    """
+    for attempt in range(1, attempts + 1):
+        qid = _engine.queue_create(max(fill, 1))
+        for n in range(fill):
+            put(qid, n)
+        outcome: list[BaseException | object] = []
+
+        def target(qid: int = qid, outcome: list = outcome) -> None:
+            try:
+                outcome.append(call(qid))
+            except BaseException as exc:  # noqa: BLE001 - returned to the test
+                outcome.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        time.sleep(0.02 * attempt)  # a chance to block; correctness does not depend on it
+        _engine.queue_destroy(qid)
+        thread.join(TIMEOUT)
+        assert not thread.is_alive(), "queue_destroy did not wake the blocked call"
+        [result] = outcome
+        assert isinstance(result, _engine.EngineError), f"the call returned {result!r}"
+        if not str(result).startswith("no such queue"):
+            return result
+    raise AssertionError(f"the call never reached the queue in {attempts} attempts")
+
+
+def test_destroy_wakes_a_blocked_getter() -> None:
+    result = outcome_of_destroy_while_blocked(lambda qid: _engine.queue_get(qid))
+    assert type(result) is _engine.QueueClosed, result
+
+
+def test_destroy_wakes_a_blocked_putter() -> None:
+    result = outcome_of_destroy_while_blocked(lambda qid: put(qid, 99), fill=1)
+    assert type(result) is _engine.QueueClosed, result
+
+
+def test_wakeup_fd_becomes_readable_on_put(queue: int) -> None:
+    fd = _engine.queue_wakeup_fd(queue)
+    assert fd >= 0
+    assert select.select([fd], [], [], 0.05)[0] == []
+    put(queue, 1)
+    assert select.select([fd], [], [], TIMEOUT)[0] == [fd]
+    assert _engine.queue_wakeup_fd(queue) == fd  # one fd per queue
+
+
+def test_wakeup_fd_asked_for_after_a_put_is_readable() -> None:
+    qid = _engine.queue_create(4)
+    try:
+        put(qid, 1)
+        fd = _engine.queue_wakeup_fd(qid)
+        assert select.select([fd], [], [], TIMEOUT)[0] == [fd]
+    finally:
+        _engine.queue_destroy(qid)
+
+
+def test_many_producers_many_consumers_deliver_each_item_once() -> None:
+    producers, consumers, per_producer = 4, 4, 2000
+    qid = _engine.queue_create(16)  # small: producers block on a full queue too
+    received: list[list[int]] = [[] for _ in range(consumers)]
+
+    def produce(p: int) -> None:
+        for i in range(per_producer):
+            put(qid, p * per_producer + i)
+
+    def consume(c: int) -> None:
+        while True:
+            fd, flags, clen, record, data = _engine.queue_get(qid, timeout=TIMEOUT)
+            if fd < 0:
+                return
+            assert (flags, clen, record, data) == item(fd)[1:]
+            received[c].append(fd)
+
+    threads = [threading.Thread(target=consume, args=(c,)) for c in range(consumers)]
+    threads += [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads[consumers:]:
+            thread.join(60)
+        for _ in range(consumers):
+            _engine.queue_put(qid, -1, 0, 0, b"", b"")
+        for thread in threads[:consumers]:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads)
+    finally:
+        _engine.queue_destroy(qid)
+
+    counts = Counter(n for got in received for n in got)
+    assert set(counts) == set(range(producers * per_producer))
+    assert set(counts.values()) == {1}, "some item was delivered twice"
+    for got in received:  # FIFO holds per producer, seen from any one consumer
+        for p in range(producers):
+            mine = [n for n in got if n // per_producer == p]
+            assert mine == sorted(mine)
+
+
+# -- other interpreters --------------------------------------------------------
+
+
+@pytest.fixture
+def subinterpreter() -> Iterator[int]:
+    """An OWN_GIL interpreter that refuses single-phase-init extensions."""
+    iid = _interpreters.create("isolated")
+    try:
+        config = _interpreters.get_config(iid)
+        assert config.gil == "own" and config.check_multi_interp_extensions
+        yield iid
+    finally:
+        _interpreters.destroy(iid)
+
+
+def run_in(iid: int, code: str) -> None:
+    """Run code in the interpreter (with our sys.path); fail on its exception."""
+    prelude = f"import sys\nsys.path[:] = {sys.path!r}\nfrom subserve import _engine\n"
+    error = _interpreters.exec(iid, prelude + code)
+    assert error is None, error.errdisplay
+
+
+def test_engine_loads_where_single_phase_extensions_are_refused(subinterpreter: int) -> None:
+    run_in(subinterpreter, (  # the prelude imported _engine; httptools is the control
+        "_engine.queue_destroy(_engine.queue_create(1))\n"
+        "try:\n"
+        "    import httptools\n"
+        "except ImportError as exc:\n"
+        "    assert 'does not support loading in subinterpreters' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('httptools loaded: extensions are not checked here')\n"
+    ))
+
+
+def test_subinterpreter_puts_main_gets(subinterpreter: int, queue: int) -> None:
+    run_in(subinterpreter, (
+        "import _interpreters\n"
+        "me = _interpreters.get_current()[0]\n"
+        f"_engine.queue_put({queue}, me, 5, 11, b'from sub', b'payload')\n"
+    ))
+    assert _engine.queue_get(queue, timeout=TIMEOUT) == (subinterpreter, 5, 11, b"from sub", b"payload")
+
+
+def test_main_puts_blocked_subinterpreter_gets_and_replies(subinterpreter: int, queue: int) -> None:
+    replies = _engine.queue_create(1)
+    errors: list[BaseException] = []
+
+    def serve_one() -> None:  # the subinterpreter blocks in queue_get (its GIL released)
+        try:
+            run_in(subinterpreter, (
+                f"fd, flags, clen, record, data = _engine.queue_get({queue}, timeout={TIMEOUT})\n"
+                f"_engine.queue_put({replies}, fd + 1, flags, clen * 2, record.upper(), data[::-1])\n"
+            ))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=serve_one)
+    thread.start()
+    try:
+        _engine.queue_put(queue, 41, 3, 21, b"from main", b"abc")
+        reply = _engine.queue_get(replies, timeout=TIMEOUT)
+        thread.join(TIMEOUT)
+    finally:
+        _engine.queue_destroy(replies)
+    assert not errors, errors
+    assert reply == (42, 3, 42, b"FROM MAIN", b"cba")
+
+
+def test_queue_shared_by_two_subinterpreters() -> None:
+    sender, receiver = _interpreters.create("isolated"), _interpreters.create("isolated")
+    qid = _engine.queue_create(4)
+    back = _engine.queue_create(4)
+    try:
+        run_in(sender, f"_engine.queue_put({qid}, 7, 1, 2, b'hop', b'one')\n")
+        run_in(receiver, (
+            f"item = _engine.queue_get({qid}, timeout={TIMEOUT})\n"
+            f"_engine.queue_put({back}, *item[:3], item[3] + b'!', item[4] + b'!')\n"
+        ))
+        assert _engine.queue_get(back, timeout=TIMEOUT) == (7, 1, 2, b"hop!", b"one!")
+    finally:
+        _engine.queue_destroy(qid)
+        _engine.queue_destroy(back)
+        _interpreters.destroy(sender)
+        _interpreters.destroy(receiver)
