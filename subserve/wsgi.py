@@ -61,6 +61,7 @@ _SPECIAL_NAMES = {
     "upgrade": _HOP,
 }
 _CACHE_MAX = 512  # bounds of the status and header-name caches
+_LINE_CACHE_MAX = 1024  # (name, value) pairs: cleared when full
 
 # The tail of a head: keep-alive is HTTP/1.1's default, not HTTP/1.0's.
 _END_KEEP_11 = b"\r\n"
@@ -160,26 +161,11 @@ class ErrorStream:
 
 
 class _Response:
-    """The response state of one request; ``start_response`` and ``write``.
+    """The response state of one request; ``start_response`` and ``write``."""
 
-    Class attributes are the defaults, so ``__init__`` sets only what each
-    request brings.
-    """
-
-    status: str | None = None
-    code = 0
-    line = b""            # cached status line
-    block = b""           # the app's headers, validated and encoded
-    length: int | None = None  # the app's Content-Length
-    close = False         # the app asked for Connection: close
-    own = 3               # Date (1) and Server (2) lines we add
-    nobody = False        # HEAD or a status without content
-    head_sent = False
-    chunked = False
-    keep = False          # decided when the head is built
-    sent = 0              # body bytes sent
-    gone = False          # a send failed: the client is gone
-    overflow = False      # the app wrote past its Content-Length
+    __slots__ = ("h", "fd", "flags", "inp", "is_head", "status", "code", "line", "block",
+                 "length", "close", "own", "bodyless", "nobody", "head_sent", "chunked",
+                 "keep", "sent", "gone", "overflow")
 
     def __init__(self, handler: WSGIHandler, fd: int, flags: int, inp: WSGIInput, is_head: bool):
         self.h = handler
@@ -187,6 +173,21 @@ class _Response:
         self.flags = flags
         self.inp = inp
         self.is_head = is_head
+        self.status: str | None = None
+        self.code = 0
+        self.line = b""              # cached status line
+        self.block = b""             # the app's headers, validated and encoded
+        self.length: int | None = None  # the app's Content-Length
+        self.close = False           # the app asked for Connection: close
+        self.own = 3                 # Date (1) and Server (2) lines we add
+        self.bodyless = False        # 1xx, 204, 304: a status without content
+        self.nobody = False          # bodyless, or HEAD
+        self.head_sent = False
+        self.chunked = False
+        self.keep = False            # decided when the head is built
+        self.sent = 0                # body bytes sent
+        self.gone = False            # a send failed: the client is gone
+        self.overflow = False        # the app wrote past its Content-Length
 
     # -- PEP 3333 callables ------------------------------------------------
 
@@ -202,35 +203,30 @@ class _Response:
         elif self.status is not None:
             raise AssertionError("start_response() called again without exc_info")
         h = self.h
-        code, line = h.statuses.get(status) or h.learn_status(status)
-        nobody = code < 200 or code == 204 or code == 304
+        code, self.line, self.bodyless = h.statuses.get(status) or h.learn_status(status)
+        known = h.lines
+        lines = []
         length = None
         close = False
         own = 3
-        lines = []
-        kinds = h.kinds
-        for name, value in headers:
-            kind = kinds.get(name)
-            if kind is None:
-                kind = h.learn_name(name)
-            if type(value) is not str:
-                raise TypeError(f"header value of {name!r} must be str, not {type(value).__name__}")
-            if not value.isprintable() and _BAD_VALUE(value):
-                raise ValueError(f"control character in header {name!r}: {value!r}")
-            if kind:
-                if kind == _LENGTH:
-                    length = _content_length(value, length)
-                    continue  # sent with the framing
-                if kind == _CONNECTION:
-                    close = close or "close" in value.lower()
-                    continue
-                if kind == _HOP:
-                    continue
+        for pair in headers:
+            # a (name, value) pair seen before is valid and already encoded
+            entry = known.get(pair) if type(pair) is tuple else None
+            if entry is None:
+                entry = h.learn_header(pair)
+            kind, line = entry
+            if not kind:
+                lines.append(line)
+            elif kind == _LENGTH:
+                length = _content_length(pair[1], length)  # sent with the framing
+            elif kind == _CONNECTION:
+                close = close or _has_close(pair[1])
+            elif kind != _HOP:
                 own &= ~1 if kind == _DATE else ~2
-            lines.append(f"{name}: {value}\r\n")
-        self.block = "".join(lines).encode("latin-1")
-        self.code, self.line, self.length, self.close, self.own = code, line, length, close, own
-        self.nobody = nobody or self.is_head
+                lines.append(line)
+        self.block = b"".join(lines)
+        self.code, self.length, self.close, self.own = code, length, close, own
+        self.nobody = self.bodyless or self.is_head
         self.status = status
         return self.write
 
@@ -291,11 +287,14 @@ class _Response:
         else:
             data = self._clip(data)
             head = self._head(self.length)
-        if self.nobody or not data:
-            self._send(head)
-        else:
-            self._send(head, data)
-            self.sent = len(data)
+        try:
+            if self.nobody or not data:
+                send_all(self.fd, head)
+            else:
+                send_all(self.fd, head, data)
+                self.sent = len(data)
+        except OSError as exc:
+            raise self._gone(exc) from exc
 
     def _serve_gathered(self, chunks: list[bytes] | tuple[bytes, ...]) -> None:
         """A short list with no Content-Length: compute it, send at once."""
@@ -363,22 +362,22 @@ class _Response:
         """Build the head; decide framing and keep-alive.  Call once."""
         self.head_sent = True
         flags = self.flags
-        code = self.code
         keep = flags & KEEP_ALIVE and not self.close
-        framing = b""
-        if code < 200 or code == 204 or code == 304:
-            if code < 200:
+        if self.bodyless:
+            framing = b""
+            if self.code < 200:
                 keep = False  # a 1xx cannot be the final response
-            elif code == 304 and self.length is not None:
+            elif self.code == 304 and self.length is not None:
                 framing = b"Content-Length: %d\r\n" % self.length
         elif length is not None:
             framing = b"Content-Length: %d\r\n" % length
         elif self.is_head:
-            pass  # GET would be chunked; HEAD has no body to frame
+            framing = b""  # GET would be chunked; HEAD has no body to frame
         elif flags & HTTP11:
             framing = _CHUNKED
             self.chunked = True
         else:
+            framing = b""
             keep = False  # HTTP/1.0 without a length: the close ends the body
         if keep:
             keep = self._may_keep()
@@ -386,7 +385,7 @@ class _Response:
             self.inp.cancel_continue()
         self.keep = keep
         end = (_END_KEEP_11 if flags & HTTP11 else _END_KEEP_10) if keep else _END_CLOSE
-        return self.line + self.block + _std_headers(self.own) + framing + end
+        return b"".join((self.line, self.block, _std_headers(self.own), framing, end))
 
     def _may_keep(self) -> bool:
         inp = self.inp
@@ -414,8 +413,11 @@ class _Response:
         try:
             send_all(self.fd, *buffers)
         except OSError as exc:
-            self.gone = True
-            raise ClientGone(exc.errno, f"sending the response failed: {exc}") from exc
+            raise self._gone(exc) from exc
+
+    def _gone(self, exc: OSError) -> ClientGone:
+        self.gone = True
+        return ClientGone(exc.errno, f"sending the response failed: {exc}")
 
     def reset(self) -> None:
         """Forget what the app started, to answer an error instead."""
@@ -431,6 +433,10 @@ def _content_length(value: str, previous: int | None) -> int:
     if previous is not None and previous != length:
         raise ValueError("conflicting Content-Length headers")
     return length
+
+
+def _has_close(value: str) -> bool:
+    return any(token.strip() == "close" for token in value.lower().split(","))
 
 
 def _sendfile_source(filelike: Any) -> tuple[int, int, int] | None:
@@ -472,8 +478,10 @@ class WSGIHandler:
         self.error_log = error_log
         self.is_draining = is_draining
         self.max_drain = max_drain
-        self.statuses: dict[str, tuple[int, bytes]] = {}
+        # Caches of validated, encoded response parts (bounded).
+        self.statuses: dict[str, tuple[int, bytes, bool]] = {}
         self.kinds: dict[str, int] = {}
+        self.lines: dict[tuple[str, str], tuple[int, bytes]] = {}
         self.builder = EnvironBuilder(
             url_scheme=url_scheme,
             root_path=root_path,
@@ -512,24 +520,28 @@ class WSGIHandler:
                 leftover = inp.leftover()
             else:
                 keep = False
+        # The fd goes back to the engine and may soon carry another client:
+        # an app that kept write() or wsgi.input must not reach it.
+        resp.fd = -1
+        if inp is not NO_BODY:
+            inp.detach()
         if self.access_log is not None:
             self._log_access(environ, resp, start)
         return keep, leftover
 
     def _failed(self, environ: dict[str, Any], resp: _Response, exc: Exception) -> bool:
         """Answer 400/500 for an exception if still possible; keep-alive?"""
+        # the app may have rewritten the environ: read it defensively
+        method, target = environ.get("REQUEST_METHOD"), environ.get("RAW_URI")
         if resp.gone or isinstance(exc, ClientGone):
-            self.error_log.debug("client gone during %s %s: %s",
-                                 environ["REQUEST_METHOD"], environ["RAW_URI"], exc)
+            self.error_log.debug("client gone during %s %s: %s", method, target, exc)
             return False
         if isinstance(exc, BadBody):
             status = 400
-            self.error_log.info("bad request body in %s %s: %s",
-                                environ["REQUEST_METHOD"], environ["RAW_URI"], exc)
+            self.error_log.info("bad request body in %s %s: %s", method, target, exc)
         else:
             status = 500
-            self.error_log.exception("error in the WSGI app serving %s %s",
-                                     environ["REQUEST_METHOD"], environ["RAW_URI"])
+            self.error_log.exception("error in the WSGI app serving %s %s", method, target)
         if resp.head_sent:
             return False  # abort: the client sees the response cut short
         return self._send_error(resp, status)
@@ -549,31 +561,50 @@ class WSGIHandler:
         return resp.keep_alive()
 
     def _log_access(self, environ: dict[str, Any], resp: _Response, start: float) -> None:
+        get = environ.get
         self.access_log.info(
             '%s - "%s %s %s" %d %d %.1fms',
-            environ["REMOTE_ADDR"] or "-",
-            environ["REQUEST_METHOD"],
-            environ["RAW_URI"],
-            environ["SERVER_PROTOCOL"],
+            get("REMOTE_ADDR") or "-",
+            get("REQUEST_METHOD"),
+            get("RAW_URI"),
+            get("SERVER_PROTOCOL"),
             resp.code,
             resp.sent,
             (time.perf_counter() - start) * 1000.0,
         )
 
-    def learn_status(self, status: str) -> tuple[int, bytes]:
-        """Validate a status line not seen before; cache it."""
-        if type(status) is not str:
+    def learn_status(self, status: str) -> tuple[int, bytes, bool]:
+        """Validate a status not seen before: (code, status line, bodyless)."""
+        if not isinstance(status, str):
             raise TypeError(f"status must be str, not {type(status).__name__}")
         if _STATUS.fullmatch(status) is None:
             raise ValueError(f"invalid status {status!r}: expected e.g. '200 OK'")
-        entry = (int(status[:3]), b"HTTP/1.1 " + status.encode("latin-1") + _CRLF)
+        code = int(status[:3])
+        entry = (code, b"HTTP/1.1 " + status.encode("latin-1") + _CRLF,
+                 code < 200 or code == 204 or code == 304)
         if len(self.statuses) < _CACHE_MAX:
             self.statuses[status] = entry
         return entry
 
-    def learn_name(self, name: str) -> int:
-        """Validate a response header name not seen before; cache its kind."""
-        if type(name) is not str:
+    def learn_header(self, pair: tuple[str, str]) -> tuple[int, bytes]:
+        """Validate a header not seen before: (kind, encoded line)."""
+        name, value = pair
+        kind = self.kinds.get(name)
+        if kind is None:
+            kind = self._learn_name(name)
+        if not isinstance(value, str):
+            raise TypeError(f"header value of {name!r} must be str, not {type(value).__name__}")
+        if _BAD_VALUE(value):
+            raise ValueError(f"control character in header {name!r}: {value!r}")
+        entry = (kind, f"{name}: {value}\r\n".encode("latin-1"))
+        if kind != _LENGTH and type(pair) is tuple:
+            if len(self.lines) >= _LINE_CACHE_MAX:
+                self.lines.clear()  # one-off values filled it: relearn the common ones
+            self.lines[pair] = entry
+        return entry
+
+    def _learn_name(self, name: str) -> int:
+        if not isinstance(name, str):
             raise TypeError(f"header name must be str, not {type(name).__name__}")
         if _TOKEN.fullmatch(name) is None:
             raise ValueError(f"invalid header name {name!r}")

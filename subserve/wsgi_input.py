@@ -173,6 +173,10 @@ class WSGIInput:
         except (BadBody, ClientGone):
             return False
 
+    def detach(self) -> None:
+        """The request is over: later reads must not touch the fd."""
+        self._fd = -1
+
     def leftover(self) -> bytes:
         """The bytes read past the end of the body (pipelined requests)."""
         return self._buf[self._pos:]

@@ -352,6 +352,27 @@ def test_chunked_body_split_with_extensions_trailers_and_pipelining(conn: Conn) 
     assert conn.response().body == b"hello world"
 
 
+def test_chunked_body_split_at_every_offset() -> None:
+    raw = chunked(b"ab", b"c" * 20, trailer=b"X-T: 1\r\n") + b"NEXT"
+    handler = make_handler(echo)
+    for cut in range(len(raw)):
+        c = Conn()
+        try:
+            c.client.sendall(raw[cut:])
+            item = make_item(c.fd, method=b"POST", flags=H11 | CHUNKED, data=raw[:cut])
+            keep, leftover = handler.handle(item)
+            assert keep, cut
+            assert c.response().body == b"ab" + b"c" * 20, cut
+            # what the reader took past the body comes back; the rest is unread
+            try:
+                unread = c.server.recv(100, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                unread = b""
+            assert leftover + unread == b"NEXT", cut
+        finally:
+            c.close()
+
+
 def test_chunked_readline_across_chunks(conn: Conn) -> None:
     lines = []
 
@@ -965,3 +986,30 @@ def test_access_log_line(conn: Conn, error_log) -> None:
     (msg,) = records.messages()
     assert msg.startswith('127.0.0.1 - "GET /p?q=1 HTTP/1.1" 200 13 ')
     assert msg.endswith("ms")
+
+
+def test_write_and_input_unusable_after_the_request(conn: Conn) -> None:
+    kept = {}
+
+    def app(environ, start_response):
+        kept["write"] = start_response("200 OK", [])
+        kept["input"] = environ["wsgi.input"]
+        return [b"done"]
+
+    item = make_item(conn.fd, method=b"POST", content_length=10, data=b"0123456789")
+    assert make_handler(app).handle(item) == (True, b"")
+    conn.read_all()
+    with pytest.raises(OSError):
+        kept["write"](b"late")
+    assert kept["input"].read() == b""  # drained already; no read from the fd
+    assert conn.read_all() == b""
+
+
+def test_app_that_clears_environ_still_gets_500(conn: Conn, error_log) -> None:
+    def app(environ, start_response):
+        environ.clear()
+        raise RuntimeError("after clearing")
+
+    access = logging.getLogger("subserve.test.access2")
+    assert make_handler(app, error_log, access_log=access).handle(make_item(conn.fd))[0]
+    assert conn.response().status == 500
