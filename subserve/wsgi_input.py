@@ -73,6 +73,15 @@ class WSGIInput:
 
     def read(self, size: int | None = -1) -> bytes:
         """Read ``size`` bytes (all when negative or None); ``b""`` at the end."""
+        return self._read(size, line=False)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read one line, ``\\n`` included, of at most ``size`` bytes."""
+        return self._read(size, line=True)
+
+    def _read(self, size: int | None, line: bool) -> bytes:
+        """Gather up to ``size`` bytes (no limit when negative or None),
+        stopping after the first ``\\n`` when ``line`` is true."""
         if size is None or size < 0:
             size = -1
         chunks = []
@@ -82,30 +91,15 @@ class WSGIInput:
                 break
             if 0 < size < avail:
                 avail = size
+            if line:
+                end = self._buf.find(b"\n", self._pos, self._pos + avail)
+                if end >= 0:
+                    chunks.append(self._take(end + 1 - self._pos))
+                    break
             chunks.append(self._take(avail))
             if size > 0:
                 size -= avail
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        """Read one line, ``\\n`` included, of at most ``size`` bytes."""
-        if size is None or size < 0:
-            size = -1
-        chunks = []
-        while size:
-            avail = self._avail()
-            if not avail:
-                break
-            if 0 < size < avail:
-                avail = size
-            end = self._buf.find(b"\n", self._pos, self._pos + avail)
-            if end >= 0:
-                chunks.append(self._take(end + 1 - self._pos))
-                break
-            chunks.append(self._take(avail))
-            if size > 0:
-                size -= avail
-        return b"".join(chunks)
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         """Read lines until the end, or until they total ``hint`` bytes."""
