@@ -8,6 +8,8 @@
 #include "engine.h"
 #include "errors.h"
 #include "pool.h"
+#include "registry.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -78,26 +80,10 @@ typedef struct {
     ss_engine_stats stats;        /* guarded by mu */
 } ss_engine;
 
-static struct {
-    pthread_mutex_t mu;
-    ss_engine *engines[SS_MAX_ENGINES];
-} registry = {PTHREAD_MUTEX_INITIALIZER, {0}};
+static void *engine_slots[SS_MAX_ENGINES];
+static ss_registry registry = SS_REGISTRY(engine_slots);
 
-static ss_engine *lookup(int64_t id)
-{
-    if (id < 1 || id > SS_MAX_ENGINES)
-        return NULL;
-    /* Lock-free: slots change only at create/destroy, under registry.mu; an
-     * engine is destroyed only once no worker can call into it any more. */
-    return __atomic_load_n(&registry.engines[id - 1], __ATOMIC_ACQUIRE);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static ss_engine *lookup(int64_t id) { return ss_registry_get(&registry, id); }
 
 /* ---- deadline lists: FIFO, hence sorted, since each has one timeout ---- */
 
@@ -323,7 +309,7 @@ static void on_readable(ss_engine *e, ss_conn *c)
             /* A head has begun (or a new connection waits for one): the header
              * clock runs, and is never extended by a trickle of bytes. */
             if (c->list == LIST_NONE || (c->list == LIST_IDLE && c->len > 0))
-                list_append(e, c, LIST_HEADER, now_ms() + e->cfg.header_timeout_ms);
+                list_append(e, c, LIST_HEADER, ss_now_ms() + e->cfg.header_timeout_ms);
             if (arm(e, c, EPOLL_CTL_MOD) != SS_OK)
                 close_conn_locked(e, c);
             pthread_mutex_unlock(&e->mu);
@@ -373,7 +359,7 @@ static void accept_new(ss_engine *e, int index)
         e->conns[fd] = c;
         e->stats.accepted++;
         e->stats.open++;
-        list_append(e, c, LIST_HEADER, now_ms() + e->cfg.header_timeout_ms);
+        list_append(e, c, LIST_HEADER, ss_now_ms() + e->cfg.header_timeout_ms);
         int rc = arm(e, c, EPOLL_CTL_ADD);
         if (rc != SS_OK)
             close_conn_locked(e, c);
@@ -452,7 +438,7 @@ static void *engine_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&e->mu);
         int stopping = e->stopping;
-        int64_t now = now_ms();
+        int64_t now = ss_now_ms();
         int timeout = next_timeout(e, now);
         e->sleep_until = timeout < 0 ? INT64_MAX : now + timeout;
         pthread_mutex_unlock(&e->mu);
@@ -464,7 +450,7 @@ static void *engine_main(void *arg)
         for (int i = 0; i < n; i++)
             handle_event(e, events[i].data.u64);
         pthread_mutex_lock(&e->mu);
-        expire(e, now_ms());
+        expire(e, ss_now_ms());
         pthread_mutex_unlock(&e->mu);
     }
     return NULL;
@@ -562,11 +548,7 @@ int ss_engine_create(const int *listen_fds, int nlisten, const ss_engine_config 
     e->epfd = e->control_fd = -1;
     e->cfg = *cfg;
     pthread_mutex_init(&e->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->idle_cond, &attr);
-    pthread_condattr_destroy(&attr);
+    ss_cond_init_monotonic(&e->idle_cond);
     e->queue = ss_queue_acquire(cfg->queue_id);
     int rc = e->queue ? engine_init(e, listen_fds, nlisten) : SS_ERR_NO_SUCH_QUEUE;
     if (rc != SS_OK) {
@@ -574,19 +556,12 @@ int ss_engine_create(const int *listen_fds, int nlisten, const ss_engine_config 
         engine_free(e);
         return rc;
     }
-    pthread_mutex_lock(&registry.mu);
-    for (int i = 0; i < SS_MAX_ENGINES; i++) {
-        if (registry.engines[i] == NULL) {
-            __atomic_store_n(&registry.engines[i], e, __ATOMIC_RELEASE);
-            pthread_mutex_unlock(&registry.mu);
-            *id_out = i + 1;
-            return SS_OK;
-        }
+    rc = ss_registry_add(&registry, e, id_out);
+    if (rc != SS_OK) {
+        e->nlisten = 0;
+        engine_free(e);
     }
-    pthread_mutex_unlock(&registry.mu);
-    e->nlisten = 0;
-    engine_free(e);
-    return SS_ERR_TOO_MANY;
+    return rc;
 }
 
 int ss_engine_start(int64_t id)
@@ -619,14 +594,7 @@ int64_t ss_engine_wait_idle(int64_t id, int64_t timeout_ms)
     ss_engine *e = lookup(id);
     if (e == NULL)
         return SS_ERR_NO_SUCH_ENGINE;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = ss_deadline_after(timeout_ms);
     pthread_mutex_lock(&e->mu);
     while (e->stats.busy > 0 || (e->draining && !e->drained_listeners)) {
         if (pthread_cond_timedwait(&e->idle_cond, &e->mu, &deadline) == ETIMEDOUT)
@@ -649,9 +617,7 @@ int ss_engine_destroy(int64_t id)
         signal_control(e);
         pthread_join(e->thread, NULL);
     }
-    pthread_mutex_lock(&registry.mu);
-    __atomic_store_n(&registry.engines[id - 1], NULL, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&registry.mu);
+    ss_registry_remove(&registry, id);
     engine_free(e);
     return SS_OK;
 }
@@ -728,7 +694,7 @@ int ss_engine_release(int64_t id, int fd, int keep_alive,
     if (close_it || e->draining || e->stopping) {
         close_conn_locked(e, c);
     } else {
-        int64_t deadline = now_ms() + (c->len ? e->cfg.header_timeout_ms : e->cfg.keepalive_ms);
+        int64_t deadline = ss_now_ms() + (c->len ? e->cfg.header_timeout_ms : e->cfg.keepalive_ms);
         list_append(e, c, c->len ? LIST_HEADER : LIST_IDLE, deadline);
         if (arm(e, c, EPOLL_CTL_MOD) != SS_OK) {
             close_conn_locked(e, c);

@@ -57,7 +57,27 @@ static PyObject *ss_raise(PyObject *module, int code)
     return NULL;
 }
 
+/* An integer id argument; -1 with an exception set when it is not one. */
+static int id_from_arg(PyObject *arg, long long *id)
+{
+    *id = PyLong_AsLongLong(arg);
+    return *id == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
 /* ---- queue ---- */
+
+/* The queue an id argument names, with a reference taken; NULL and an
+ * exception when there is none. */
+static ss_queue *queue_from_arg(PyObject *module, PyObject *arg)
+{
+    long long id;
+    if (id_from_arg(arg, &id) < 0)
+        return NULL;
+    ss_queue *q = ss_queue_acquire(id);
+    if (q == NULL)
+        ss_raise(module, SS_ERR_NO_SUCH_QUEUE);
+    return q;
+}
 
 static PyObject *item_to_tuple(ss_item *it)
 {
@@ -82,8 +102,8 @@ static PyObject *py_queue_create(PyObject *module, PyObject *args)
 
 static PyObject *py_queue_destroy(PyObject *module, PyObject *arg)
 {
-    int64_t id = PyLong_AsLongLong(arg);
-    if (id == -1 && PyErr_Occurred())
+    long long id;
+    if (id_from_arg(arg, &id) < 0)
         return NULL;
     int rc = ss_queue_destroy(id);
     return rc == SS_OK ? Py_NewRef(Py_None) : ss_raise(module, rc);
@@ -155,20 +175,17 @@ static PyObject *py_queue_get(PyObject *module, PyObject *args, PyObject *kwargs
 
 static PyObject *py_queue_get_nowait(PyObject *module, PyObject *arg)
 {
-    long long id = PyLong_AsLongLong(arg);
-    if (id == -1 && PyErr_Occurred())
+    long long id;
+    if (id_from_arg(arg, &id) < 0)
         return NULL;
     return queue_get_impl(module, id, 0, 0);
 }
 
 static PyObject *py_queue_len(PyObject *module, PyObject *arg)
 {
-    long long id = PyLong_AsLongLong(arg);
-    if (id == -1 && PyErr_Occurred())
-        return NULL;
-    ss_queue *q = ss_queue_acquire(id);
+    ss_queue *q = queue_from_arg(module, arg);
     if (q == NULL)
-        return ss_raise(module, SS_ERR_NO_SUCH_QUEUE);
+        return NULL;
     size_t n = ss_queue_len(q);
     ss_queue_release(q);
     return PyLong_FromSize_t(n);
@@ -176,12 +193,9 @@ static PyObject *py_queue_len(PyObject *module, PyObject *arg)
 
 static PyObject *py_queue_wakeup_fd(PyObject *module, PyObject *arg)
 {
-    long long id = PyLong_AsLongLong(arg);
-    if (id == -1 && PyErr_Occurred())
-        return NULL;
-    ss_queue *q = ss_queue_acquire(id);
+    ss_queue *q = queue_from_arg(module, arg);
     if (q == NULL)
-        return ss_raise(module, SS_ERR_NO_SUCH_QUEUE);
+        return NULL;
     int fd = ss_queue_wakeup_fd(q);
     ss_queue_release(q);
     return fd >= 0 ? PyLong_FromLong(fd) : ss_raise(module, fd);
@@ -305,8 +319,8 @@ static PyObject *py_engine_create(PyObject *module, PyObject *args, PyObject *kw
 /* For calls taking one id and returning a status code. */
 static PyObject *id_call(PyObject *module, PyObject *arg, int (*fn)(int64_t))
 {
-    long long id = PyLong_AsLongLong(arg);
-    if (id == -1 && PyErr_Occurred())
+    long long id;
+    if (id_from_arg(arg, &id) < 0)
         return NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
@@ -320,23 +334,36 @@ static PyObject *py_engine_drain(PyObject *m, PyObject *a) { return id_call(m, a
 static PyObject *py_engine_destroy(PyObject *m, PyObject *a) { return id_call(m, a, ss_engine_destroy); }
 static PyObject *py_pool_destroy(PyObject *m, PyObject *a) { return id_call(m, a, ss_pool_destroy); }
 
-static PyObject *py_engine_wait_idle(PyObject *module, PyObject *args)
+/* For blocking calls taking (id, timeout in seconds) and returning a count
+ * of what is still outstanding, or a negative error code. */
+static PyObject *timed_count_call(PyObject *module, PyObject *args, const char *format,
+                                  int64_t (*fn)(int64_t, int64_t))
 {
     long long id;
     double timeout;
-    if (!PyArg_ParseTuple(args, "Ld:engine_wait_idle", &id, &timeout))
+    if (!PyArg_ParseTuple(args, format, &id, &timeout))
         return NULL;
-    int64_t busy;
+    int64_t count;
     Py_BEGIN_ALLOW_THREADS
-    busy = ss_engine_wait_idle(id, (int64_t)(timeout * 1000));
+    count = fn(id, (int64_t)(timeout * 1000));
     Py_END_ALLOW_THREADS
-    return busy >= 0 ? PyLong_FromLongLong(busy) : ss_raise(module, (int)busy);
+    return count >= 0 ? PyLong_FromLongLong(count) : ss_raise(module, (int)count);
+}
+
+static PyObject *py_engine_wait_idle(PyObject *m, PyObject *args)
+{
+    return timed_count_call(m, args, "Ld:engine_wait_idle", ss_engine_wait_idle);
+}
+
+static PyObject *py_pool_join(PyObject *m, PyObject *args)
+{
+    return timed_count_call(m, args, "Ld:pool_join", ss_pool_join);
 }
 
 static PyObject *py_engine_stats(PyObject *module, PyObject *arg)
 {
-    long long id = PyLong_AsLongLong(arg);
-    if (id == -1 && PyErr_Occurred())
+    long long id;
+    if (id_from_arg(arg, &id) < 0)
         return NULL;
     ss_engine_stats s;
     int rc = ss_engine_get_stats(id, &s);
@@ -373,8 +400,8 @@ static PyObject *py_release(PyObject *module, PyObject *const *args, Py_ssize_t 
 
 static PyObject *py_draining(PyObject *module, PyObject *arg)
 {
-    long long id = PyLong_AsLongLong(arg);
-    if (id == -1 && PyErr_Occurred())
+    long long id;
+    if (id_from_arg(arg, &id) < 0)
         return NULL;
     int d = ss_engine_draining(id);
     return d >= 0 ? PyBool_FromLong(d) : ss_raise(module, d);
@@ -443,19 +470,6 @@ static PyObject *py_pool_wait(PyObject *module, PyObject *args)
     PyObject *result = rc == SS_OK ? statuses_to_list(st, n) : ss_raise(module, rc);
     PyMem_RawFree(st);
     return result;
-}
-
-static PyObject *py_pool_join(PyObject *module, PyObject *args)
-{
-    long long id;
-    double timeout;
-    if (!PyArg_ParseTuple(args, "Ld:pool_join", &id, &timeout))
-        return NULL;
-    int running;
-    Py_BEGIN_ALLOW_THREADS
-    running = ss_pool_join(id, (int64_t)(timeout * 1000));
-    Py_END_ALLOW_THREADS
-    return running >= 0 ? PyLong_FromLong(running) : ss_raise(module, running);
 }
 
 /* ---- module ---- */

@@ -5,6 +5,8 @@
 
 #include "pool.h"
 #include "errors.h"
+#include "registry.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,20 +39,10 @@ struct ss_pool {
     ss_worker workers[];
 };
 
-static struct {
-    pthread_mutex_t mu;
-    ss_pool *pools[SS_MAX_POOLS];
-} registry = {PTHREAD_MUTEX_INITIALIZER, {0}};
+static void *pool_slots[SS_MAX_POOLS];
+static ss_registry registry = SS_REGISTRY(pool_slots);
 
-static ss_pool *lookup(int64_t id)
-{
-    if (id < 1 || id > SS_MAX_POOLS)
-        return NULL;
-    pthread_mutex_lock(&registry.mu);
-    ss_pool *p = registry.pools[id - 1];
-    pthread_mutex_unlock(&registry.mu);
-    return p;
-}
+static ss_pool *lookup(int64_t id) { return ss_registry_get(&registry, id); }
 
 int ss_start_thread(void *(*fn)(void *), void *arg, void *thread_out)
 {
@@ -181,32 +173,13 @@ static void pool_free(ss_pool *p)
     free(p);
 }
 
-static int register_pool(ss_pool *p, int64_t *id_out)
-{
-    pthread_mutex_lock(&registry.mu);
-    for (int i = 0; i < SS_MAX_POOLS; i++) {
-        if (registry.pools[i] == NULL) {
-            registry.pools[i] = p;
-            pthread_mutex_unlock(&registry.mu);
-            *id_out = i + 1;
-            return SS_OK;
-        }
-    }
-    pthread_mutex_unlock(&registry.mu);
-    return SS_ERR_TOO_MANY;
-}
-
 int ss_pool_start(const char *program, size_t length, int n, int64_t *id_out)
 {
     ss_pool *p = calloc(1, sizeof(*p) + (size_t)n * sizeof(ss_worker));
     if (p == NULL)
         return SS_ERR_NOMEM;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->changed, &attr);
-    pthread_condattr_destroy(&attr);
+    ss_cond_init_monotonic(&p->changed);
     p->n = n;
     for (int i = 0; i < n; i++) {
         ss_worker *w = &p->workers[i];
@@ -220,7 +193,7 @@ int ss_pool_start(const char *program, size_t length, int n, int64_t *id_out)
         memcpy(w->program, program, length);
         w->program[length] = '\0';
     }
-    int rc = register_pool(p, id_out);
+    int rc = ss_registry_add(&registry, p, id_out);
     if (rc != SS_OK) {
         pool_free(p);
         return rc;
@@ -252,17 +225,6 @@ int ss_pool_report(int64_t id, int index, int ok, const char *message, size_t le
     return SS_OK;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* With p->mu held: has the pool reached a state `wait` reports on? */
 static int settled(ss_pool *p)
 {
@@ -281,8 +243,7 @@ int ss_pool_wait(int64_t id, int64_t timeout_ms, ss_worker_status *out, int n)
     ss_pool *p = lookup(id);
     if (p == NULL)
         return SS_ERR_NO_SUCH_POOL;
-    struct timespec deadline;
-    deadline_after(&deadline, timeout_ms);
+    struct timespec deadline = ss_deadline_after(timeout_ms);
     pthread_mutex_lock(&p->mu);
     while (!settled(p)) {
         if (pthread_cond_timedwait(&p->changed, &p->mu, &deadline) == ETIMEDOUT)
@@ -305,13 +266,12 @@ static int count_running(ss_pool *p)
     return running;
 }
 
-int ss_pool_join(int64_t id, int64_t timeout_ms)
+int64_t ss_pool_join(int64_t id, int64_t timeout_ms)
 {
     ss_pool *p = lookup(id);
     if (p == NULL)
         return SS_ERR_NO_SUCH_POOL;
-    struct timespec deadline;
-    deadline_after(&deadline, timeout_ms);
+    struct timespec deadline = ss_deadline_after(timeout_ms);
     pthread_mutex_lock(&p->mu);
     /* FAILED workers still end their interpreter before EXITED. */
     while (count_running(p) > 0) {
@@ -338,9 +298,7 @@ int ss_pool_destroy(int64_t id)
     for (int i = 0; i < p->n; i++)
         if (p->workers[i].thread_started && !p->workers[i].joined)
             return SS_ERR_STATE;
-    pthread_mutex_lock(&registry.mu);
-    registry.pools[id - 1] = NULL;
-    pthread_mutex_unlock(&registry.mu);
+    ss_registry_remove(&registry, id);
     pool_free(p);
     return SS_OK;
 }

@@ -33,7 +33,7 @@ int ss_pool_report(int64_t id, int index, int ok, const char *message, size_t le
 int ss_pool_wait(int64_t id, int64_t timeout_ms, ss_worker_status *out, int n);
 /* Wait up to timeout for every thread to finish, join them; returns the
  * number still running (>= 0) or an error. */
-int ss_pool_join(int64_t id, int64_t timeout_ms);
+int64_t ss_pool_join(int64_t id, int64_t timeout_ms);
 /* Free a pool whose threads have all been joined. */
 int ss_pool_destroy(int64_t id);
 int ss_pool_size(int64_t id);

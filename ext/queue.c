@@ -2,6 +2,8 @@
  * polling and no sleeping loops; waiters are woken exactly when state changes. */
 #include "queue.h"
 #include "errors.h"
+#include "registry.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,10 +27,8 @@ struct ss_queue {
 };
 
 /* Process-wide: every interpreter's module instance sees the same queues. */
-static struct {
-    pthread_mutex_t mu;
-    ss_queue *queues[SS_MAX_QUEUES];
-} registry = {PTHREAD_MUTEX_INITIALIZER, {0}};
+static void *queue_slots[SS_MAX_QUEUES];
+static ss_registry registry = SS_REGISTRY(queue_slots);
 
 ss_item *ss_item_new(int fd, unsigned flags, int64_t content_length,
                      const char *record, size_t record_len,
@@ -69,48 +69,29 @@ static void queue_free(ss_queue *q)
     free(q);
 }
 
-static void init_monotonic_cond(pthread_cond_t *cond)
-{
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(cond, &attr);
-    pthread_condattr_destroy(&attr);
-}
-
 int ss_queue_create(size_t capacity, int64_t *id_out)
 {
     ss_queue *q = calloc(1, sizeof(*q));
     if (q == NULL)
         return SS_ERR_NOMEM;
     pthread_mutex_init(&q->mu, NULL);
-    init_monotonic_cond(&q->not_empty);
-    init_monotonic_cond(&q->not_full);
+    ss_cond_init_monotonic(&q->not_empty);
+    ss_cond_init_monotonic(&q->not_full);
     q->capacity = capacity ? capacity : 1;
     q->wake_fd = -1;
     q->refs = 1;
-    pthread_mutex_lock(&registry.mu);
-    for (int i = 0; i < SS_MAX_QUEUES; i++) {
-        if (registry.queues[i] == NULL) {
-            __atomic_store_n(&registry.queues[i], q, __ATOMIC_RELEASE);
-            pthread_mutex_unlock(&registry.mu);
-            *id_out = i + 1;
-            return SS_OK;
-        }
-    }
-    pthread_mutex_unlock(&registry.mu);
-    queue_free(q);
-    return SS_ERR_TOO_MANY;
+    int rc = ss_registry_add(&registry, q, id_out);
+    if (rc != SS_OK)
+        queue_free(q);
+    return rc;
 }
 
 ss_queue *ss_queue_acquire(int64_t id)
 {
-    if (id < 1 || id > SS_MAX_QUEUES)
-        return NULL;
     /* Lock-free on the hot path (every get and put). The owner destroys a
      * queue only after every other user stopped (server teardown), so the
      * pointer cannot be freed between this load and the increment. */
-    ss_queue *q = __atomic_load_n(&registry.queues[id - 1], __ATOMIC_ACQUIRE);
+    ss_queue *q = ss_registry_get(&registry, id);
     if (q != NULL)
         __atomic_add_fetch(&q->refs, 1, __ATOMIC_ACQ_REL);
     return q;
@@ -124,12 +105,7 @@ void ss_queue_release(ss_queue *q)
 
 int ss_queue_destroy(int64_t id)
 {
-    if (id < 1 || id > SS_MAX_QUEUES)
-        return SS_ERR_NO_SUCH_QUEUE;
-    pthread_mutex_lock(&registry.mu);
-    ss_queue *q = registry.queues[id - 1];
-    __atomic_store_n(&registry.queues[id - 1], NULL, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&registry.mu);
+    ss_queue *q = ss_registry_remove(&registry, id);
     if (q == NULL)
         return SS_ERR_NO_SUCH_QUEUE;
     pthread_mutex_lock(&q->mu);
@@ -178,22 +154,11 @@ int ss_queue_put(ss_queue *q, ss_item *item, int block)
     return SS_OK;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms)
 {
     struct timespec deadline;
     if (block && timeout_ms >= 0)
-        deadline_after(&deadline, timeout_ms);
+        deadline = ss_deadline_after(timeout_ms);
     pthread_mutex_lock(&q->mu);
     while (q->head == NULL && !q->closed) {
         if (!block) {
