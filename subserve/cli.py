@@ -27,16 +27,19 @@ def configure_logging(level: str) -> None:
 
 
 @click.command(context_settings={"auto_envvar_prefix": "SUBSERVE", "show_default": True})
-@click.argument("app")
-@click.option("--bind", "-b", "binds", multiple=True,
+# click derives automatic variables from parameter names (binds, fds, keepalive)
+# and gives arguments none, so SUBSERVE_APP, SUBSERVE_BIND, SUBSERVE_FD and
+# SUBSERVE_KEEP_ALIVE are explicit: a container image can be configured by them.
+@click.argument("app", envvar="SUBSERVE_APP")
+@click.option("--bind", "-b", "binds", multiple=True, envvar="SUBSERVE_BIND",
               help="HOST:PORT, [V6]:PORT or unix:PATH to listen on; repeatable.  [default: 127.0.0.1:8000]")
-@click.option("--fd", "fds", multiple=True, type=int, help="An inherited listening socket fd; repeatable.")
+@click.option("--fd", "fds", multiple=True, type=int, envvar="SUBSERVE_FD", help="An inherited listening socket fd; repeatable.")
 @click.option("--workers", "-w", type=click.IntRange(1, 1024), default=lambda: os.cpu_count() or 1,
               show_default="CPU count", help="Worker interpreters (each with its own GIL).")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, help="Threads per interpreter.")
 @click.option("--factory", is_flag=True, help="APP names a factory: call it to get the app.")
 @click.option("--app-dir", default=".", help="Directory put first on the workers' sys.path.")
-@click.option("--keep-alive", "keepalive", type=float, default=5.0, help="Idle seconds before a keep-alive connection is closed.")
+@click.option("--keep-alive", "keepalive", type=float, envvar="SUBSERVE_KEEP_ALIVE", default=5.0, help="Idle seconds before a keep-alive connection is closed.")
 @click.option("--header-timeout", type=float, default=10.0, help="Seconds a request head may take to arrive.")
 @click.option("--client-timeout", type=float, default=60.0, help="Seconds a worker waits on a stalled client read or write.")
 @click.option("--graceful-timeout", type=float, default=30.0, help="Seconds to finish in-flight requests on SIGTERM.")
