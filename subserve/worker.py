@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 
 from subserve import _engine
+from subserve.accesslog import AccessLog
 from subserve.appload import describe_load_error, load_app
 
 log = logging.getLogger("subserve.error")
@@ -43,11 +44,21 @@ def configure_logging(level: str, index: int) -> None:
     root.propagate = False
 
 
-def serve(handler_factory: Callable[[], object], queue_id: int, engine_id: int) -> None:
+def next_item(queue_id: int, on_idle: Callable[[], None]) -> tuple:
+    """The next queue item; ``on_idle`` runs first if we are about to wait."""
+    try:
+        return _engine.queue_get_nowait(queue_id)
+    except _engine.QueueEmpty:
+        on_idle()
+        return _engine.queue_get(queue_id)
+
+
+def serve(handler_factory: Callable[[], object], queue_id: int, engine_id: int,
+          on_idle: Callable[[], None]) -> None:
     """Take connections from the queue until a stop item (fd -1) arrives."""
     handler = handler_factory()
     while True:
-        item = _engine.queue_get(queue_id)
+        item = next_item(queue_id, on_idle)
         if item[0] < 0:
             return
         while item is not None:
@@ -84,35 +95,43 @@ def run(
         _engine.pool_report(pool_id, index, False, describe_load_error(app, exc))
         return
 
+    access = AccessLog(index) if access_log else None
+
     def make_handler() -> WSGIHandler:
         return WSGIHandler(
             application,
             url_scheme=url_scheme,
             root_path=root_path,
-            access_log=logging.getLogger("subserve.access") if access_log else None,
+            access_log=access,
             error_log=log,
             multithread=threads > 1,
             is_draining=lambda: _engine.draining(engine_id),
         )
 
     _engine.pool_report(pool_id, index, True, "")
+    on_idle = access.flush if access is not None else _nothing
     try:
-        serve_on_threads(make_handler, threads, index, queue_id, engine_id)
+        serve_on_threads(make_handler, threads, index, queue_id, engine_id, on_idle)
     finally:
+        on_idle()
         forget_dummy_thread()
 
 
+def _nothing() -> None:
+    pass
+
+
 def serve_on_threads(make_handler: Callable[[], object], threads: int, index: int,
-                     queue_id: int, engine_id: int) -> None:
+                     queue_id: int, engine_id: int, on_idle: Callable[[], None]) -> None:
     """Serve on this (C-created) thread plus threads-1 threading.Threads."""
     extra = [
-        threading.Thread(target=serve, args=(make_handler, queue_id, engine_id),
+        threading.Thread(target=serve, args=(make_handler, queue_id, engine_id, on_idle),
                          name=f"subserve-worker-{index}.{n}")
         for n in range(1, threads)
     ]
     for thread in extra:
         thread.start()
-    serve(make_handler, queue_id, engine_id)
+    serve(make_handler, queue_id, engine_id, on_idle)
     for thread in extra:
         thread.join()
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from subserve._engine import send_all
+from subserve.accesslog import AccessLog
 from subserve.environ import EnvironBuilder
 from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
 from subserve.wsgi_input import NO_BODY, BadBody, ClientGone, WSGIInput
@@ -467,7 +468,7 @@ class WSGIHandler:
         *,
         url_scheme: str = "http",
         root_path: str = "",
-        access_log: logging.Logger | None,
+        access_log: AccessLog | None,
         error_log: logging.Logger,
         multithread: bool,
         is_draining: Callable[[], bool] = lambda: False,
@@ -562,15 +563,14 @@ class WSGIHandler:
 
     def _log_access(self, environ: dict[str, Any], resp: _Response, start: float) -> None:
         get = environ.get
-        self.access_log.info(
-            '%s - "%s %s %s" %d %d %.1fms',
+        self.access_log.log(
             get("REMOTE_ADDR") or "-",
             get("REQUEST_METHOD"),
             get("RAW_URI"),
             get("SERVER_PROTOCOL"),
             resp.code,
             resp.sent,
-            (time.perf_counter() - start) * 1000.0,
+            time.perf_counter() - start,
         )
 
     def learn_status(self, status: str) -> tuple[int, bytes, bool]:

@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import socket
 import sys
 import warnings
@@ -20,6 +21,7 @@ from wsgiref.validate import validator
 import pytest
 
 from subserve import _engine, record
+from subserve.accesslog import AccessLog
 from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
 from subserve.wsgi import FileWrapper, WSGIHandler
 from subserve.wsgi_input import BadBody
@@ -974,18 +976,18 @@ def test_wsgi_errors_forwards_lines(conn: Conn, error_log) -> None:
 
 
 def test_access_log_line(conn: Conn, error_log) -> None:
-    access = logging.getLogger("subserve.test.access")
-    access.setLevel(logging.INFO)
-    access.propagate = False
-    records = ListHandler()
-    access.addHandler(records)
+    read_end, write_end = os.pipe()
     try:
+        access = AccessLog(3, fd=write_end)
         make_handler(hello, access_log=access).handle(make_item(conn.fd, b"/p?q=1"))
+        access.flush()
+        line = os.read(read_end, 65536).decode()
     finally:
-        access.removeHandler(records)
-    (msg,) = records.messages()
-    assert msg.startswith('127.0.0.1 - "GET /p?q=1 HTTP/1.1" 200 13 ')
-    assert msg.endswith("ms")
+        os.close(read_end)
+        os.close(write_end)
+    assert re.fullmatch(
+        r'\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[worker 3\] \[INFO\] '
+        r'127\.0\.0\.1 - "GET /p\?q=1 HTTP/1\.1" 200 13 \d+\.\dms\n', line), line
 
 
 def test_write_and_input_unusable_after_the_request(conn: Conn) -> None:
@@ -1010,6 +1012,11 @@ def test_app_that_clears_environ_still_gets_500(conn: Conn, error_log) -> None:
         environ.clear()
         raise RuntimeError("after clearing")
 
-    access = logging.getLogger("subserve.test.access2")
-    assert make_handler(app, error_log, access_log=access).handle(make_item(conn.fd))[0]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        access = AccessLog(0, fd=devnull)
+        assert make_handler(app, error_log, access_log=access).handle(make_item(conn.fd))[0]
+        access.flush()
+    finally:
+        os.close(devnull)
     assert conn.response().status == 500
