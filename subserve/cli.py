@@ -37,6 +37,10 @@ def configure_logging(level: str) -> None:
 @click.option("--workers", "-w", type=click.IntRange(1, 1024), default=lambda: os.cpu_count() or 1,
               show_default="CPU count", help="Worker interpreters (each with its own GIL).")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, help="Threads per interpreter.")
+@click.option("--interface", type=click.Choice(["auto", "wsgi", "asgi"]), default="auto",
+              help="The app's interface; auto tells an async callable (ASGI) from WSGI.")
+@click.option("--lifespan", type=click.Choice(["auto", "on", "off"]), default="auto",
+              help="ASGI lifespan events; auto runs them if the app supports them.")
 @click.option("--factory", is_flag=True, help="APP names a factory: call it to get the app.")
 @click.option("--app-dir", default=".", help="Directory put first on the workers' sys.path.")
 @click.option("--keep-alive", "keepalive", type=float, envvar="SUBSERVE_KEEP_ALIVE", default=5.0, help="Idle seconds before a keep-alive connection is closed.")
@@ -52,7 +56,7 @@ def configure_logging(level: str) -> None:
 @click.option("--limit-request-field-size", type=click.IntRange(16, 65536), default=8190)
 @click.version_option(package_name="subserve")
 def main(app: str, binds: tuple[str, ...], **options: object) -> None:
-    """Serve the WSGI app APP (module:attribute) from a pool of OWN_GIL subinterpreters."""
+    """Serve the WSGI or ASGI app APP (module:attribute) from a pool of OWN_GIL subinterpreters."""
     config = Config(app=app, binds=binds or (() if options["fds"] else ("127.0.0.1:8000",)), **options)
     configure_logging(config.log_level)
     from subserve.server import Server

@@ -34,6 +34,8 @@ class Config:
     limit_request_field_size: int = 8190
     limit_request_head: int = 65536
     queue_capacity: int = 4096
+    interface: str = "auto"       # auto | wsgi | asgi
+    lifespan: str = "auto"        # auto | on | off (ASGI only)
 
     def search_path(self, base: list[str]) -> list[str]:
         """sys.path for the workers: subserve's own location, the app dir and
@@ -55,4 +57,7 @@ class Config:
             "log_level": self.log_level,
             "root_path": self.root_path,
             "url_scheme": self.url_scheme,
+            "interface": self.interface,
+            "lifespan": self.lifespan,
+            "client_timeout": self.client_timeout,
         }

@@ -11,10 +11,13 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from subserve import _engine
 from subserve.accesslog import AccessLog
 from subserve.appload import describe_load_error, load_app
+from subserve.interface import WSGI, as_asgi3, detect
 
 log = logging.getLogger("subserve.error")
 
@@ -80,40 +83,48 @@ def run(
     engine_id: int,
     app: str,
     factory: bool,
+    interface: str,
     threads: int,
     access_log: bool,
     log_level: str,
-    root_path: str,
-    url_scheme: str,
+    **http: Any,
 ) -> None:
-    """Load the app, report to main, then serve on `threads` threads."""
+    """Load the app, report to main, then serve it: WSGI on `threads`
+    threads, ASGI on one asyncio loop."""
     configure_logging(log_level, index)
+
+    def report(ok: bool, message: str) -> None:
+        _engine.pool_report(pool_id, index, ok, message)
+
     try:
         application = load_app(app, factory)
-        from subserve.wsgi import WSGIHandler
+        kind = detect(application, interface)
+        # Imported here so that a module refusing this interpreter is
+        # reported like any other load failure.
+        if kind == WSGI:
+            from subserve.wsgi import WSGIHandler
+        else:
+            application = as_asgi3(application, kind)
+            from subserve.asgi_worker import run_asgi
     except BaseException as exc:  # noqa: BLE001 - every failure must reach main
-        _engine.pool_report(pool_id, index, False, describe_load_error(app, exc))
+        report(False, describe_load_error(app, exc))
         return
-
     access = AccessLog(index) if access_log else None
-
-    def make_handler() -> WSGIHandler:
-        return WSGIHandler(
-            application,
-            url_scheme=url_scheme,
-            root_path=root_path,
-            access_log=access,
-            error_log=log,
-            multithread=threads > 1,
-            is_draining=lambda: _engine.draining(engine_id),
-        )
-
-    _engine.pool_report(pool_id, index, True, "")
-    on_idle = access.flush if access is not None else _nothing
     try:
-        serve_on_threads(make_handler, threads, index, queue_id, engine_id, on_idle)
+        if kind == WSGI:
+            handler = partial(WSGIHandler, application, access_log=access, error_log=log,
+                              multithread=threads > 1,
+                              is_draining=partial(_engine.draining, engine_id),
+                              url_scheme=http["url_scheme"], root_path=http["root_path"])
+            report(True, "")
+            serve_on_threads(handler, threads, index, queue_id, engine_id,
+                             access.flush if access is not None else _nothing)
+        else:
+            run_asgi(application, report, queue_id=queue_id, engine_id=engine_id,
+                     access_log=access, **http)
     finally:
-        on_idle()
+        if access is not None:
+            access.flush()
         forget_dummy_thread()
 
 

@@ -1,0 +1,140 @@
+"""The ASGI side of a worker interpreter: one asyncio loop serving many connections.
+
+Runs in: worker interpreters, on the thread the pool created (uvloop cannot
+load in a subinterpreter; the stdlib loop can).
+
+The loop watches the queue's wake-up eventfd.  That fd is shared by every
+interpreter: whoever reads it first resets it, and the others find EAGAIN,
+which is normal.  After a wake-up we take at most ``BATCH`` items and
+signal the eventfd again if we stopped early, so one busy interpreter does
+not leave the rest idle.  The fd is never closed here: the queue owns it.
+
+Order of a worker's life: lifespan startup, report to main (the failure
+message of a startup that failed), serve, and on the stop item (fd -1):
+finish the connections in flight, lifespan shutdown, close the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from subserve import _engine
+from subserve.asgi import ASGIApp, HTTPServer, serve_connection
+from subserve.lifespan import Lifespan, LifespanFailed
+
+log = logging.getLogger("subserve.error")
+
+BATCH = 16            # items taken per wake-up before giving others a turn
+STOP_GRACE = 0.5      # seconds in-flight requests get after the stop item
+
+
+class QueueReader:
+    """Moves queue items onto the loop as connection tasks."""
+
+    def __init__(self, server: HTTPServer, queue_id: int) -> None:
+        self.server = server
+        self.queue_id = queue_id
+        self.wake_fd = _engine.queue_wakeup_fd(queue_id)
+        self.loop = server.loop
+        self.stopped: asyncio.Future[None] = self.loop.create_future()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.loop.add_reader(self.wake_fd, self._on_wake)
+        self._on_wake()  # items put before we watched the fd
+
+    def _on_wake(self) -> None:
+        # EAGAIN: another interpreter took this wake-up first
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self.wake_fd)
+        for _ in range(BATCH):
+            try:
+                item = _engine.queue_get_nowait(self.queue_id)
+            except _engine.QueueEmpty:
+                return
+            if item[0] < 0:
+                self._stop()
+                return
+            self._spawn(item)
+        os.eventfd_write(self.wake_fd, 1)  # more may be waiting: let anyone take them
+
+    def _spawn(self, item: tuple[int, int, int, bytes, bytes]) -> None:
+        # eager: a request that never waits is served before this returns
+        task = asyncio.Task(serve_connection(self.server, item), loop=self.loop,
+                            eager_start=True)
+        if not task.done():
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def _stop(self) -> None:
+        self.loop.remove_reader(self.wake_fd)
+        # other interpreters have stop items of their own in the queue
+        os.eventfd_write(self.wake_fd, 1)
+        if not self.stopped.done():
+            self.stopped.set_result(None)
+
+    async def wait_idle(self, grace: float) -> None:
+        """Let the connections still served here end, cancelling them after ``grace`` s.
+
+        The stop item comes after main's graceful wait (or before any request
+        was taken), so what still runs here has already had its time.
+        """
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=grace)
+        if self.tasks:
+            log.warning("cancelling %d request(s) still running at stop", len(self.tasks))
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.wait(list(self.tasks), timeout=grace)
+
+
+async def main(app: ASGIApp, report: Callable[[bool, str], None], *, queue_id: int,
+               engine_id: int, lifespan: str, **http: Any) -> None:
+    """Lifespan startup, report, serve until the stop item, shutdown."""
+    life = Lifespan(app, lifespan)
+    try:
+        await life.startup()
+    except LifespanFailed as exc:
+        report(False, str(exc))
+        return
+    except Exception as exc:  # noqa: BLE001 - every failure must reach main
+        report(False, f"ASGI lifespan startup failed: {type(exc).__name__}: {exc}")
+        return
+    server = HTTPServer(app, engine_id=engine_id, state=life.state, error_log=log, **http)
+    reader = QueueReader(server, queue_id)
+    report(True, "")
+    reader.start()
+    await reader.stopped
+    await reader.wait_idle(STOP_GRACE)
+    server.flush_access()
+    await life.shutdown()
+
+
+def run_asgi(app: ASGIApp, report: Callable[[bool, str], None], **settings: Any) -> None:
+    """Run the interpreter's event loop until the worker is told to stop."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main(app, report, **settings))
+    finally:
+        try:
+            _cancel_leftovers(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel tasks the app left running, so closing the loop is quiet."""
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        logging.getLogger("subserve.error").debug("cancelled %d leftover task(s)", len(tasks))

@@ -1,0 +1,247 @@
+"""ASGI WebSockets (RFC 6455) on a connection upgraded in a worker interpreter.
+
+Runs in: worker interpreters, on the interpreter's asyncio loop.
+
+The C engine parsed the handshake request; wsproto (pure Python, so it
+loads in an OWN_GIL interpreter) frames messages once the app accepted.
+The connection stays with this interpreter until it closes, then goes back
+to the engine to be closed.
+
+Choices made here:
+
+- A reader task reads frames as they come, answers pings, and queues whole
+  messages for ``receive()``; the queue is bounded, so a client sending
+  faster than the app receives is held back by TCP, not by our memory.
+  A message over ``MAX_MESSAGE`` bytes closes the connection with 1009.
+- The app returning (or closing) before ``websocket.accept`` answers 403;
+  an error before accept answers 500; after accept, 1011.
+- A graceful stop closes open WebSockets with 1001 (``HTTPServer`` checks
+  for draining while any is open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import Any
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
+from wsproto.utilities import RemoteProtocolError, generate_accept_token
+
+from subserve.aio_socket import ClientGone
+from subserve.asgi import _DONE, BLOCK, HTTPCycle, HTTPServer
+
+MAX_MESSAGE = 16 * 1024 * 1024
+INBOX = 16                # whole messages queued for receive()
+CLOSE_WAIT = 2.0          # seconds to wait for the client's close frame
+_FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_ERROR = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
+          b"Connection: close\r\n\r\n")
+
+
+def is_websocket(scope: dict[str, Any]) -> bool:
+    """Whether an upgrade request asks for a WebSocket (RFC 6455 4.1)."""
+    if scope["method"] != "GET":
+        return False
+    fields = {name: value for name, value in scope["headers"]}
+    return (b"websocket" in fields.get(b"upgrade", b"").lower()
+            and fields.get(b"sec-websocket-version") == b"13"
+            and bool(fields.get(b"sec-websocket-key")))
+
+
+class WebSocketCycle(HTTPCycle):
+    """One WebSocket session: the ASGI ``websocket`` scope, receive and send."""
+
+    accepted = False
+    close_sent = False
+    disconnect: dict[str, Any] | None = None
+
+    def __init__(self, server: HTTPServer, item: tuple[int, int, int, bytes, bytes]) -> None:
+        super().__init__(server, item)
+        scope = self.scope
+        del scope["method"]
+        scope["type"] = "websocket"
+        scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+        fields = dict(scope["headers"])
+        self.key = fields[b"sec-websocket-key"]
+        offered = fields.get(b"sec-websocket-protocol", b"").decode("latin-1")
+        scope["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
+        self.connected = False  # websocket.connect went to the app
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(INBOX)
+        self.conn: Connection | None = None
+        self.reader_task: asyncio.Task[None] | None = None
+        self.write_lock = asyncio.Lock()  # the reader's pongs and the app's sends
+
+    async def run(self) -> tuple[bool, bytes]:
+        """Run the app for the session; the connection always closes after."""
+        self.server.websockets.add(self)
+        self.server.watch_drain()
+        try:
+            await self.server.app(self.scope, self.receive, self.send)
+        except ClientGone:
+            pass
+        except Exception:
+            self.server.error_log.exception("error in the ASGI app serving WebSocket %s",
+                                            self.scope["raw_path"])
+            await self._fail()
+        else:
+            if not self.accepted:
+                await self._refuse(_FORBIDDEN)
+            elif not self.close_sent:
+                await self._close(1000, "")
+        finally:
+            self.server.websockets.discard(self)
+            if self.reader_task is not None:
+                self.reader_task.cancel()
+        if self.server.access_log is not None:
+            self._log_access()
+        return False, b""
+
+    async def _write(self, bufs: list[bytes]) -> None:
+        async with self.write_lock:
+            await super()._write(bufs)
+
+    # -- receive ----------------------------------------------------------------
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.connected:
+            self.connected = True
+            return {"type": "websocket.connect"}
+        if self.disconnect is not None and self.inbox.empty():
+            return self.disconnect
+        if not self.accepted:
+            raise RuntimeError("receive() before websocket.accept")
+        return await self.inbox.get()
+
+    async def _read_frames(self) -> None:
+        """The reader task: frames in, messages to the inbox, pings answered."""
+        parts: list[Any] = []
+        size = 0
+        try:
+            while True:
+                data = await self._recv()
+                self.conn.receive_data(data or None)
+                for event in self.conn.events():
+                    if isinstance(event, Message):
+                        parts.append(event.data)
+                        size += len(event.data)
+                        if size > MAX_MESSAGE:
+                            await self._close(1009, "message too big")
+                            return self._disconnected(1009, "message too big")
+                        if event.message_finished:
+                            await self.inbox.put(_message(event, parts))
+                            parts, size = [], 0
+                    elif isinstance(event, Ping):
+                        await self._write([self.conn.send(event.response())])
+                    elif isinstance(event, CloseConnection):
+                        if self.conn.state is ConnectionState.REMOTE_CLOSING:
+                            self.close_sent = True
+                            await self._write([self.conn.send(event.response())])
+                        return self._disconnected(event.code, event.reason or "")
+                if not data:
+                    return self._disconnected(1006, "")
+        except RemoteProtocolError as exc:
+            await self._close(1002, "protocol error")
+            self._disconnected(1002, str(exc))
+        except ClientGone:
+            self._disconnected(1006, "")
+
+    async def _recv(self) -> bytes:
+        while True:
+            if self.closed:
+                raise ClientGone("the session is over")
+            try:
+                return self.sock.recv(BLOCK, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                await self._ready(False, None)
+            except OSError:
+                return b""
+
+    def _disconnected(self, code: int, reason: str) -> None:
+        if self.disconnect is None:
+            self.disconnect = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        # wake a receive() waiting on an empty inbox; put_nowait never blocks here
+        if self.inbox.empty():
+            self.inbox.put_nowait(self.disconnect)
+
+    # -- send -------------------------------------------------------------------
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "websocket.send":
+            if not self.accepted or self.close_sent or self.disconnect is not None:
+                raise ClientGone("the WebSocket is not open")
+            text, data = message.get("text"), message.get("bytes")
+            event = TextMessage(data=text) if text is not None else BytesMessage(data=data or b"")
+            await self._write([self.conn.send(event)])
+        elif kind == "websocket.accept":
+            if self.accepted:
+                raise RuntimeError("websocket.accept sent twice")
+            await self._accept(message)
+        elif kind == "websocket.close":
+            if not self.accepted:
+                await self._refuse(_FORBIDDEN)
+            elif not self.close_sent:
+                await self._close(message.get("code") or 1000, message.get("reason") or "")
+        else:
+            raise ValueError(f"unexpected ASGI message type {kind!r} for a WebSocket")
+
+    async def _accept(self, message: dict[str, Any]) -> None:
+        lines = [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: ",
+                 generate_accept_token(self.key), b"\r\n"]
+        subprotocol = message.get("subprotocol")
+        if subprotocol:
+            lines.append(b"Sec-WebSocket-Protocol: " + subprotocol.encode("latin-1") + b"\r\n")
+        for name, value in message.get("headers", ()):
+            lines.append(self.server.header_line(name, value)[1])
+        lines.append(b"\r\n")
+        self.accepted = True
+        self.status = 101
+        self.conn = Connection(ConnectionType.SERVER, trailing_data=self.extra)
+        self.extra = b""
+        await self._write([b"".join(lines)])
+        self.reader_task = asyncio.create_task(self._read_frames())
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Send our close frame; the reader sees the client's answer."""
+        if self.close_sent or self.conn.state is not ConnectionState.OPEN:
+            return
+        self.close_sent = True
+        try:
+            await self._write([self.conn.send(CloseConnection(code=code, reason=reason))])
+        except ClientGone:
+            return
+        if self.reader_task is not None and self.reader_task is not asyncio.current_task():
+            await asyncio.wait([self.reader_task], timeout=CLOSE_WAIT)
+        self._disconnected(code, reason)
+
+    async def _refuse(self, response: bytes) -> None:
+        if self.accepted or self.state:
+            return
+        self.state = _DONE  # nothing more may be sent as HTTP
+        self.status = int(response[9:12])
+        with contextlib.suppress(ClientGone):
+            await self._write([response])
+
+    async def _fail(self) -> None:
+        if self.accepted:
+            await self._close(1011, "internal error")
+        else:
+            await self._refuse(_ERROR)
+
+    def shut_down(self) -> None:
+        """Graceful stop: close with 1001 (going away)."""
+        if self.accepted and not self.close_sent:
+            task = asyncio.ensure_future(self._close(1001, "server shutting down"))
+            self.server.background.add(task)
+            task.add_done_callback(self.server.background.discard)
+
+
+def _message(event: Message, parts: list[Any]) -> dict[str, Any]:
+    data = parts[0] if len(parts) == 1 else ("" if isinstance(event, TextMessage) else b"").join(parts)
+    if isinstance(event, TextMessage):
+        return {"type": "websocket.receive", "text": data}
+    return {"type": "websocket.receive", "bytes": data}

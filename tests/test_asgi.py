@@ -1,0 +1,495 @@
+"""ASGI 3 HTTP and lifespan: units without a server, then a real server.
+
+Runs in: the test process (servers run as subprocesses with cwd tests/apps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import raw_request
+
+from subserve import record
+from subserve.aio_socket import _advance
+from subserve.asgi import build_scope
+from subserve.asgi_body import BodyDecoder
+from subserve.interface import ASGI2, ASGI3, WSGI, as_asgi3, detect
+from subserve.wsgi_input import BadBody
+
+try:
+    import starlette  # noqa: F401
+
+    HAVE_STARLETTE = True
+except ImportError:
+    HAVE_STARLETTE = False
+
+try:
+    from websockets.sync import client as ws_client
+except ImportError:
+    ws_client = None
+
+needs_websockets = pytest.mark.skipif(ws_client is None, reason="websockets is not installed")
+
+
+# -- units: scope, body decoder, interface detection ---------------------------
+
+TEMPLATE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "scheme": "http", "root_path": ""}
+
+
+def test_build_scope_fields() -> None:
+    head = record.build(b"GET", b"/caf%C3%A9/a%2Fb?x=1&y=%20", ("10.0.0.1", 5555),
+                        ("127.0.0.1", 8000),
+                        [(b"Host", b"h"), (b"X-A", b"1"), (b"x-a", b"2")])
+    state = {"k": "v"}
+    scope = build_scope(TEMPLATE, record.HTTP11 | record.KEEP_ALIVE, head, state)
+    assert scope["path"] == "/café/a/b"
+    assert scope["raw_path"] == b"/caf%C3%A9/a%2Fb"
+    assert scope["query_string"] == b"x=1&y=%20"
+    assert scope["headers"] == [(b"host", b"h"), (b"x-a", b"1"), (b"x-a", b"2")]
+    assert scope["client"] == ("10.0.0.1", 5555)
+    assert scope["server"] == ("127.0.0.1", 8000)
+    assert scope["http_version"] == "1.1"
+    assert scope["method"] == "GET"
+    assert scope["state"] == state and scope["state"] is not state
+
+
+def test_build_scope_unix_socket_and_http10() -> None:
+    head = record.build(b"POST", b"/p", ("", ""), ("/tmp/s.sock", ""))
+    scope = build_scope(TEMPLATE, 0, head, {})
+    assert scope["client"] is None and scope["server"] is None
+    assert scope["http_version"] == "1.0"
+
+
+def test_body_decoder_chunked_incremental() -> None:
+    wire = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nGET / HTTP/1.1\r\n"
+    dec = BodyDecoder(record.CHUNKED, -1)
+    got = []
+    for i in range(len(wire)):  # one byte at a time: every state boundary
+        dec.feed(wire[i:i + 1])
+        got.append(dec.read(1 << 16))
+    assert b"".join(got) == b"hello world"
+    assert dec.done and dec.leftover() == b"GET / HTTP/1.1\r\n"
+
+
+def test_body_decoder_length_and_errors() -> None:
+    dec = BodyDecoder(0, 5, b"abc")
+    assert dec.read(100) == b"abc" and not dec.done and dec.remaining_hint() == 2
+    dec.feed(b"deNEXT")
+    assert dec.read(100) == b"de" and dec.done and dec.leftover() == b"NEXT"
+    with pytest.raises(BadBody):
+        BodyDecoder(record.CHUNKED, -1, b"zz\r\n").read(10)
+    with pytest.raises(BadBody):
+        BodyDecoder(record.CHUNKED, -1, b"2\r\nabXX").read(10)
+
+
+def test_advance_partial_writes() -> None:
+    assert _advance([b"abc", b"de"], 4) == [b"e"]
+    assert [bytes(b) for b in _advance([b"abc", b"de"], 1)] == [b"bc", b"de"]
+    assert _advance([b"abc"], 3) == []
+
+
+def test_detect_interface() -> None:
+    async def asgi3(scope, receive, send): ...
+
+    class ASGI3Obj:
+        async def __call__(self, scope, receive, send): ...
+
+    class ASGI2Cls:
+        def __init__(self, scope): ...
+        async def __call__(self, receive, send): ...
+
+    def wsgi(environ, start_response): ...
+
+    assert detect(asgi3) == ASGI3 and detect(ASGI3Obj()) == ASGI3
+    assert detect(ASGI2Cls) == ASGI2 and detect(lambda scope: None) == ASGI2
+    assert detect(wsgi) == WSGI and detect(asgi3, "wsgi") == WSGI
+    assert as_asgi3(asgi3, ASGI3) is asgi3
+    with pytest.raises(ValueError):
+        detect(wsgi, "bogus")
+
+
+def test_asgi2_adapter() -> None:
+    sent = []
+
+    class App:
+        def __init__(self, scope):
+            self.scope = scope
+
+        async def __call__(self, receive, send):
+            await send(self.scope["type"])
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(as_asgi3(App, ASGI2)({"type": "http"}, None, send))
+    assert sent == ["http"]
+
+
+# -- against a real server -----------------------------------------------------
+
+def read_response(sock: socket.socket, buf: bytes = b"") -> tuple[bytes, dict[str, str], bytes, bytes]:
+    """One response from ``sock``: (status line, headers, body, bytes past it)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed inside a head: {buf!r}")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    if "content-length" in headers:
+        n = int(headers["content-length"])
+        while len(rest) < n:
+            rest += sock.recv(65536)
+        return status.encode(), headers, rest[:n], rest[n:]
+    if headers.get("transfer-encoding") == "chunked":
+        while not rest.endswith(b"0\r\n\r\n"):
+            rest += sock.recv(65536)
+        body, data = b"", rest
+        while True:
+            size_line, _, data = data.partition(b"\r\n")
+            size = int(size_line, 16)
+            if not size:
+                return status.encode(), headers, body, data[2:]
+            body, data = body + data[:size], data[size + 2:]
+    while chunk := sock.recv(65536):  # close-delimited
+        rest += chunk
+    return status.encode(), headers, rest, b""
+
+
+def connect(server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=10)
+
+
+@pytest.fixture
+def asgi_server(start_server, tmp_path):
+    return start_server("asgi_apps:app", "--workers", "2",
+                        env={"ASGI_MARKER_DIR": str(tmp_path)})
+
+
+def test_scope_over_the_wire(asgi_server) -> None:
+    r = httpx.get(asgi_server.url + "/scope/caf%C3%A9?a=1&b=%2F", headers={"X-Dup": "1"})
+    scope = r.json()
+    assert r.status_code == 200
+    assert scope["type"] == "http" and scope["asgi"] == {"version": "3.0", "spec_version": "2.3"}
+    assert scope["path"] == "/scope/café" and scope["raw_path"] == "/scope/caf%C3%A9"
+    assert scope["query_string"] == "a=1&b=%2F"
+    assert scope["http_version"] == "1.1" and scope["method"] == "GET" and scope["scheme"] == "http"
+    assert scope["server"] == ["127.0.0.1", asgi_server.port]
+    assert scope["client"][0] == "127.0.0.1" and isinstance(scope["client"][1], int)
+    assert ["x-dup", "1"] in scope["headers"] and scope["header_types"] == ["bytes"]
+    assert scope["root_path"] == ""
+    # the lifespan state of this very interpreter, copied into the request
+    assert scope["state"] == {"greeting": "hello from lifespan", "interp": scope["interp"]}
+    assert r.headers["server"] == "subserve" and "date" in r.headers
+
+
+def test_request_body_streams_content_length_and_chunked(asgi_server) -> None:
+    import hashlib
+
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    r = httpx.post(asgi_server.url + "/echo", content=body, timeout=30)
+    assert r.content == body and r.headers["x-sha256"] == hashlib.sha256(body).hexdigest()
+    assert int(r.headers["x-events"]) > 1  # delivered as several http.request events
+
+    def chunks():
+        for i in range(0, len(body), 100_000):
+            yield body[i:i + 100_000]
+
+    r = httpx.post(asgi_server.url + "/echo", content=chunks(), timeout=30)
+    assert r.content == body and int(r.headers["x-events"]) > 1
+
+
+def test_streaming_response_and_http10(asgi_server) -> None:
+    r = httpx.get(asgi_server.url + "/stream?7")
+    assert r.headers["transfer-encoding"] == "chunked"
+    assert r.text == "".join(f"part {i}\n" for i in range(7))
+    raw = raw_request(asgi_server.port, b"GET /stream?3 HTTP/1.0\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"chunked" not in head and b"Connection: close" in head
+    assert body == b"part 0\npart 1\npart 2\n"
+
+
+def test_head_has_headers_and_no_body(asgi_server) -> None:
+    with connect(asgi_server) as sock:
+        sock.sendall(b"HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\nHEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3 or not data.endswith(b"Hello, world!"):
+            data += sock.recv(65536)
+    first, second, third = data.split(b"HTTP/1.1 200 OK\r\n")[1:]
+    assert b"Content-Length: 13\r\n" in first and first.endswith(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in second and second.endswith(b"\r\n\r\n")
+    assert third.endswith(b"\r\n\r\nHello, world!")
+
+
+def test_keep_alive_and_pipelining(asgi_server) -> None:
+    with connect(asgi_server) as sock:
+        reqs = b"".join(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nbody%d" % i
+                        for i in range(5))
+        sock.sendall(reqs + b"GET /stream?2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        rest = b""
+        for i in range(5):
+            status, headers, body, rest = read_response(sock, rest)
+            assert status == b"HTTP/1.1 200 OK" and body == b"body%d" % i
+            assert "connection" not in headers
+        status, headers, body, rest = read_response(sock, rest)
+        assert body == b"part 0\npart 1\n" and rest == b""
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")  # same connection, later
+        assert read_response(sock)[2] == b"Hello, world!"
+
+
+def test_app_errors(asgi_server) -> None:
+    with connect(asgi_server) as sock:
+        sock.sendall(b"GET /error HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, body, _ = read_response(sock)
+        assert status == b"HTTP/1.1 500 Internal Server Error"
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")  # still kept alive
+        assert read_response(sock)[2] == b"Hello, world!"
+    raw = raw_request(asgi_server.port, b"GET /error-after HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 OK") and b"partial" in raw
+    assert not raw.endswith(b"0\r\n\r\n")  # cut short: no last chunk, then closed
+    assert httpx.get(asgi_server.url + "/hello").text == "Hello, world!"
+    asgi_server.wait_for_log("boom before the response")
+    asgi_server.wait_for_log("boom after the response started")
+
+
+def test_expect_continue(asgi_server) -> None:
+    with connect(asgi_server) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"abcd")
+        assert read_response(sock)[2] == b"abcd"
+
+
+def test_disconnect_reaches_the_app(asgi_server, tmp_path) -> None:
+    with connect(asgi_server) as sock:
+        sock.sendall(b"GET /disconnect HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+    marker = tmp_path / "disconnect"
+    for _ in range(100):
+        if marker.exists() and marker.read_text():
+            break
+        time.sleep(0.05)
+    assert marker.read_text() == "http.disconnect"
+
+
+def test_lifespan_startup_and_shutdown(start_server, tmp_path) -> None:
+    server = start_server("asgi_apps:app", "--workers", "2", env={"ASGI_MARKER_DIR": str(tmp_path)})
+    assert len(list(tmp_path.glob("startup-*"))) == 2  # one per interpreter, before serving
+    assert not list(tmp_path.glob("shutdown-*"))
+    assert server.stop() == 0
+    assert len(list(tmp_path.glob("shutdown-*"))) == 2
+
+
+def test_lifespan_startup_failure(start_server) -> None:
+    server = start_server("asgi_apps:app", ready=False, env={"ASGI_STARTUP_FAIL": "1"})
+    assert server.wait_exit(30) != 0
+    assert "database unreachable (test)" in server.log()
+
+
+def test_lifespan_auto_off_and_on(start_server) -> None:
+    server = start_server("asgi_apps:no_lifespan", "--workers", "1")
+    assert httpx.get(server.url + "/").text == "ok"
+    server = start_server("asgi_apps:app", "--workers", "1", "--lifespan", "off")
+    assert httpx.get(server.url + "/scope").json()["state"] == {}
+    server = start_server("asgi_apps:no_lifespan", "--lifespan", "on", ready=False)
+    assert server.wait_exit(30) != 0
+    assert "no lifespan here" in server.log()
+
+
+def test_asgi2_and_forced_interface(start_server) -> None:
+    server = start_server("asgi_apps:ASGI2App", "--workers", "1")
+    assert httpx.get(server.url + "/").text == "asgi2"
+    server = start_server("basic:app", "--workers", "1", "--interface", "wsgi")
+    assert httpx.get(server.url + "/hello").text == "Hello, world!"
+
+
+@pytest.mark.skipif(not HAVE_STARLETTE, reason="starlette is not installed")
+def test_starlette_app(start_server, tmp_path) -> None:
+    server = start_server("starlette_app:app", "--workers", "2",
+                          env={"ASGI_MARKER_DIR": str(tmp_path)})
+    assert len(list(tmp_path.glob("starlette-startup-*"))) == 1  # same pid, two interpreters
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/").text == "home"
+        assert client.get("/items/7", params={"q": "z"}).json() == {"id": 7, "q": "z", "db": "connected"}
+        assert client.get("/items/x").status_code == 404
+        assert client.post("/json", json={"a": [1, 2]}).json() == {"got": {"a": [1, 2]}}
+        r = client.get("/stream")
+        assert r.headers["transfer-encoding"] == "chunked"
+        assert r.text == "".join(f"{i}\n" for i in range(100))
+    if ws_client is not None:
+        with ws_client.connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+            ws.send("hi")
+            assert json.loads(ws.recv()) == {"echo": "hi", "db": "connected"}
+    assert server.stop() == 0
+    assert (tmp_path / "starlette-shutdown").exists()
+
+
+def test_100_slow_requests_overlap_on_one_interpreter(start_server) -> None:
+    server = start_server("asgi_apps:app", "--workers", "1", "--no-access-log")
+
+    async def fetch_all() -> list[dict]:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
+            responses = await asyncio.gather(*(client.get("/slow?0.5") for _ in range(100)))
+        return [r.json() for r in responses]
+
+    stamps = asyncio.run(fetch_all())
+    assert len({s["interp"] for s in stamps}) == 1
+    # every request started before any finished: all 100 were in flight at once
+    assert max(s["start"] for s in stamps) < min(s["end"] for s in stamps)
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_slow_reader_does_not_grow_server_memory(start_server) -> None:
+    server = start_server("asgi_apps:app", "--workers", "1", "--no-access-log")
+    size = 50 * 1024 * 1024
+    httpx.get(server.url + "/big?1000000")  # warm up
+    before = _rss_kib(server.proc.pid)
+    with connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(b"GET /big?%d HTTP/1.1\r\nHost: x\r\n\r\n" % size)
+        received, peak = 0, before
+        deadline = time.monotonic() + 20
+        while received < size + 100 and time.monotonic() < deadline:
+            chunk = sock.recv(256 * 1024)
+            if not chunk:
+                break
+            received += len(chunk)
+            if received < 2 * 1024 * 1024:
+                time.sleep(0.05)  # slow at first: the app must wait for us
+            peak = max(peak, _rss_kib(server.proc.pid))
+    assert received > size
+    assert peak - before < 30 * 1024, f"server RSS grew by {(peak - before) // 1024} MiB"
+
+
+def test_graceful_stop_finishes_in_flight_request(start_server) -> None:
+    server = start_server("asgi_apps:app", "--workers", "1")
+    with connect(server) as sock:
+        sock.sendall(b"GET /slow?0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.1)
+        server.signal(signal.SIGTERM)
+        status, headers, body, _ = read_response(sock)
+        assert status == b"HTTP/1.1 200 OK" and headers.get("connection") == "close"
+        assert json.loads(body)["end"] > 0
+    assert server.wait_exit(30) == 0
+
+
+def test_stop_cancels_requests_past_the_graceful_timeout(start_server) -> None:
+    server = start_server("asgi_apps:app", "--workers", "1", "--graceful-timeout", "0.5")
+    with connect(server) as sock:
+        sock.sendall(b"GET /slow?60 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        server.signal(signal.SIGTERM)
+        assert server.wait_exit(15) in (0, 1)  # 1: a request was still running
+        assert sock.recv(100) == b""  # dropped, not left hanging
+    assert "cancelling 1 request(s)" in server.log()
+
+
+def test_stalled_request_body_times_out(start_server) -> None:
+    server = start_server("asgi_apps:app", "--workers", "1", "--client-timeout", "0.5")
+    with connect(server) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+        start = time.monotonic()
+        assert sock.recv(100) == b""  # the server gave up on the stalled body
+        assert time.monotonic() - start < 5
+    assert httpx.get(server.url + "/hello").text == "Hello, world!"
+
+
+# -- WebSockets ------------------------------------------------------------------
+
+
+
+def ws_url(server, path: str) -> str:
+    return f"ws://127.0.0.1:{server.port}{path}"
+
+
+@needs_websockets
+def test_websocket_echo_subprotocol_and_big_message(asgi_server) -> None:
+    with ws_client.connect(ws_url(asgi_server, "/ws"), subprotocols=["chat"],
+                           max_size=4 << 20) as ws:
+        assert ws.subprotocol == "chat" and ws.response.headers["x-ws"] == "yes"
+        ws.send("hello")
+        assert ws.recv() == "hello"
+        ws.send(b"\x00\xff")
+        assert ws.recv() == b"\x00\xff"
+        ws.send("scope")
+        assert json.loads(ws.recv()) == {"type": "websocket", "scheme": "ws", "path": "/ws",
+                                         "subprotocols": ["chat"], "has_method": False}
+        big = os.urandom(1 << 20)
+        ws.send(big)
+        assert ws.recv() == big
+        ws.send(["frag", "mented"])  # one message in several frames
+        assert ws.recv() == "fragmented"
+        assert ws.ping().wait(5)
+
+
+@needs_websockets
+def test_websocket_close_codes_and_rejection(asgi_server, tmp_path) -> None:
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    with ws_client.connect(ws_url(asgi_server, "/ws")) as ws:
+        ws.send("close:4001")
+        with pytest.raises(ConnectionClosed):
+            ws.recv()
+        assert ws.close_code == 4001 and ws.close_reason == "asked"
+    with ws_client.connect(ws_url(asgi_server, "/ws")) as ws:
+        ws.close(code=4002)
+    marker = tmp_path / "ws-disconnect"
+    for _ in range(100):
+        if marker.exists() and marker.read_text():
+            break
+        time.sleep(0.05)
+    assert marker.read_text() == "4002"  # the client's close code reached the app
+    with pytest.raises(InvalidStatus) as info:
+        ws_client.connect(ws_url(asgi_server, "/ws-reject"))
+    assert info.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as info:
+        ws_client.connect(ws_url(asgi_server, "/ws-error"))
+    assert info.value.response.status_code == 500
+    assert httpx.get(asgi_server.url + "/hello").text == "Hello, world!"
+
+
+@needs_websockets
+def test_websocket_too_big_message_closes_1009(asgi_server) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    from subserve.websocket import MAX_MESSAGE
+
+    with ws_client.connect(ws_url(asgi_server, "/ws"), max_size=None) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.send(b"x" * (MAX_MESSAGE + 1))
+            ws.recv()
+        assert ws.close_code == 1009
+
+
+@needs_websockets
+def test_websocket_closed_with_1001_on_graceful_stop(start_server) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    server = start_server("asgi_apps:app", "--workers", "1")
+    with ws_client.connect(ws_url(server, "/ws")) as ws:
+        ws.send("hi")
+        assert ws.recv() == "hi"
+        server.signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+        assert ws.close_code == 1001
+    assert server.wait_exit(15) == 0
