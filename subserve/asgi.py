@@ -44,9 +44,8 @@ from subserve.accesslog import AccessLog
 from subserve.aio_socket import ClientGone, LoopSocket, _wake
 from subserve.asgi_body import BodyDecoder
 from subserve.environ import decode_path, split_target
+from subserve.http11 import CONTINUE, BadBody, std_headers
 from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE, UPGRADE
-from subserve.wsgi import _std_headers
-from subserve.wsgi_input import CONTINUE, BadBody
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -549,7 +548,7 @@ class HTTPCycle(LoopSocket):
             keep = self._may_keep()
         self.keep = keep
         end = (_END_KEEP_11 if flags & HTTP11 else _END_KEEP_10) if keep else _END_CLOSE
-        return b"".join((self.block, _std_headers(self.own), framing, end))
+        return b"".join((self.block, std_headers(self.own), framing, end))
 
     def _may_keep(self) -> bool:
         body = self.body

@@ -14,8 +14,8 @@ constants; only the blocking reads differ, which is why this is not
 
 from __future__ import annotations
 
+from subserve.http11 import CHUNK_LINE, MAX_CHUNK_LINE, MAX_TRAILERS, TRAILER_LINE, BadBody
 from subserve.record import CHUNKED
-from subserve.wsgi_input import _CHUNK_LINE, _TRAILER_LINE, MAX_CHUNK_LINE, MAX_TRAILERS, BadBody
 
 # Decoder states.  _DATA_END expects the CRLF closing a chunk's data.
 _LENGTH, _SIZE, _DATA, _DATA_END, _TRAILERS, _DONE = range(6)
@@ -109,7 +109,7 @@ class BodyDecoder:
         line = self._line(MAX_CHUNK_LINE)
         if line is None:
             return False
-        match = _CHUNK_LINE.fullmatch(line)
+        match = CHUNK_LINE.fullmatch(line)
         if match is None:
             raise BadBody("malformed chunk size")
         size = int(match.group(1), 16)
@@ -133,7 +133,7 @@ class BodyDecoder:
         if not line:
             self._state = _DONE
             return False
-        if _TRAILER_LINE.fullmatch(line) is None:
+        if TRAILER_LINE.fullmatch(line) is None:
             raise BadBody("malformed trailer field")
         self._trailer_budget -= len(line) + 2
         if self._trailer_budget <= 0:

@@ -36,6 +36,7 @@ from typing import Any
 from subserve._engine import send_all
 from subserve.accesslog import AccessLog
 from subserve.environ import EnvironBuilder
+from subserve.http11 import std_headers
 from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
 from subserve.wsgi_input import NO_BODY, BadBody, ClientGone, WSGIInput
 
@@ -72,32 +73,6 @@ _CHUNKED = b"Transfer-Encoding: chunked\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 _CRLF = b"\r\n"
 _MAX_GATHER = 32  # list bodies up to this many chunks go out in one send_all (<= 64 iovecs)
-
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_SERVER_LINE = b"Server: subserve\r\n"
-
-# (second, Date+Server lines, Date line): replaced whole, so threads that
-# race on it each see a consistent tuple.
-_date_cache: tuple[int, bytes, bytes] = (-1, b"", b"")
-
-
-def _std_headers(own: int) -> bytes:
-    """Date and/or Server lines (bit 1: Date, bit 2: Server)."""
-    global _date_cache
-    now = int(time.time())
-    if now != _date_cache[0]:
-        t = time.gmtime(now)
-        date = (f"Date: {_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} "
-                f"{t.tm_year} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT\r\n").encode()
-        _date_cache = (now, date + _SERVER_LINE, date)
-    if own == 3:
-        return _date_cache[1]
-    if own == 1:
-        return _date_cache[2]
-    return _SERVER_LINE if own == 2 else b""
-
 
 def _as_bytes(data: Any) -> bytes:
     if isinstance(data, (bytearray, memoryview)):
@@ -386,7 +361,7 @@ class _Response:
             self.inp.cancel_continue()
         self.keep = keep
         end = (_END_KEEP_11 if flags & HTTP11 else _END_KEEP_10) if keep else _END_CLOSE
-        return b"".join((self.line, self.block, _std_headers(self.own), framing, end))
+        return b"".join((self.line, self.block, std_headers(self.own), framing, end))
 
     def _may_keep(self) -> bool:
         inp = self.inp

@@ -16,34 +16,24 @@ or a body cut short, ``ClientGone`` when the socket fails or times out.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 
 from subserve._engine import send_all
+from subserve.http11 import (
+    CHUNK_LINE,
+    CONTINUE,
+    MAX_CHUNK_LINE,
+    MAX_TRAILERS,
+    TRAILER_LINE,
+    BadBody,
+    ClientGone,
+)
 from subserve.record import CHUNKED, EXPECT_CONTINUE
 
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BLOCK = 64 * 1024          # one os.read for chunked bodies and big reads
-MAX_CHUNK_LINE = 4096      # chunk-size line with its (ignored) extensions
-MAX_TRAILERS = 16 * 1024   # all trailer lines together, then discarded
-
-# chunk = chunk-size [ chunk-ext ] CRLF; the extension is skipped but must be
-# free of control characters.  16 hex digits bound the size to 64 bits.
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?")
-_TRAILER_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*")
 
 # Reader states.  _DATA_END expects the CRLF closing a chunk's data.
 _LENGTH, _SIZE, _DATA, _DATA_END, _DONE = range(5)
-
-
-class BadBody(ValueError):
-    """The request body is malformed or ended early; answer 400 and close."""
-
-    status = 400
-
-
-class ClientGone(OSError):
-    """Reading from or writing to the client failed (reset, timeout)."""
 
 
 class WSGIInput:
@@ -243,7 +233,7 @@ class WSGIInput:
         return buf[pos:end - 1]
 
     def _chunk_size(self) -> None:
-        match = _CHUNK_LINE.fullmatch(self._line(MAX_CHUNK_LINE))
+        match = CHUNK_LINE.fullmatch(self._line(MAX_CHUNK_LINE))
         if match is None:
             raise self._bad("malformed chunk size")
         size = int(match.group(1), 16)
@@ -268,7 +258,7 @@ class WSGIInput:
             line = self._line(budget)
             if not line:
                 return
-            if _TRAILER_LINE.fullmatch(line) is None:
+            if TRAILER_LINE.fullmatch(line) is None:
                 raise self._bad("malformed trailer field")
             budget -= len(line) + 2
             if budget <= 0:

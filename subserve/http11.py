@@ -1,0 +1,57 @@
+"""HTTP/1.1 wire pieces shared by the WSGI and ASGI handlers.
+
+Runs in: worker interpreters.
+
+The Date and Server lines (the Date text recomputed once a second), the
+interim 100 Continue, and the chunked-body syntax and limits (RFC 9112 7.1).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+MAX_CHUNK_LINE = 4096      # chunk-size line with its (ignored) extensions
+MAX_TRAILERS = 16 * 1024   # all trailer lines together, then discarded
+
+# chunk = chunk-size [ chunk-ext ] CRLF; the extension is skipped but must be
+# free of control characters.  16 hex digits bound the size to 64 bits.
+CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?")
+TRAILER_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*")
+
+
+class BadBody(ValueError):
+    """The request body is malformed or ended early; answer 400 and close."""
+
+    status = 400
+
+
+class ClientGone(OSError):
+    """Reading from or writing to the client failed (reset, timeout)."""
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+SERVER_LINE = b"Server: subserve\r\n"
+
+# (second, Date+Server lines, Date line): replaced whole, so threads that
+# race on it each see a consistent tuple.
+_date_cache: tuple[int, bytes, bytes] = (-1, b"", b"")
+
+
+def std_headers(own: int) -> bytes:
+    """Date and/or Server lines (bit 1: Date, bit 2: Server)."""
+    global _date_cache
+    now = int(time.time())
+    if now != _date_cache[0]:
+        t = time.gmtime(now)
+        date = (f"Date: {WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {MONTHS[t.tm_mon]} "
+                f"{t.tm_year} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT\r\n").encode()
+        _date_cache = (now, date + SERVER_LINE, date)
+    if own == 3:
+        return _date_cache[1]
+    if own == 1:
+        return _date_cache[2]
+    return SERVER_LINE if own == 2 else b""
