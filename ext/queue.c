@@ -147,10 +147,13 @@ int ss_queue_put(ss_queue *q, ss_item *item, int block)
     else
         q->head = item;
     q->tail = item;
-    q->len++;
+    /* Event loops drain until empty, so only the empty -> non-empty edge
+     * needs a wake-up; the write happens after unlocking. */
+    int wake = q->len++ == 0 && q->wake_fd >= 0;
     pthread_cond_signal(&q->not_empty);
-    signal_wake_fd(q);
     pthread_mutex_unlock(&q->mu);
+    if (wake)
+        signal_wake_fd(q);
     return SS_OK;
 }
 

@@ -46,8 +46,9 @@ int ss_queue_put(ss_queue *q, ss_item *item, int block);
  * else returns SS_ERR_QUEUE_EMPTY when it expires. */
 int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms);
 size_t ss_queue_len(ss_queue *q);
-/* An eventfd that is readable while items may be waiting; created on first
- * use, after which every put signals it (event loops watch it). */
+/* An eventfd for event loops to watch; created on first use, after which a
+ * put into an empty queue signals it. A reader must drain the queue until
+ * empty (or re-signal the fd when it stops early). */
 int ss_queue_wakeup_fd(ss_queue *q);
 
 #endif
