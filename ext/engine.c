@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "pool.h"
+#include "record.h"
 #include "registry.h"
 #include "timeutil.h"
 
@@ -31,7 +32,6 @@
 
 #define SS_MAX_ENGINES 16
 #define SS_MAX_LISTENERS 32
-#define SS_ADDR_TEXT 128
 #define SS_INITIAL_BUF 4096
 #define SS_ACCEPT_BATCH 64
 
@@ -112,27 +112,6 @@ static void list_append(ss_engine *e, ss_conn *c, int which, int64_t deadline)
 
 /* ---- connections ---- */
 
-static void format_addr(const struct sockaddr *sa, char *out, size_t *out_len)
-{
-    char host[INET6_ADDRSTRLEN] = "";
-    unsigned port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-    } else {
-        out[0] = out[1] = '\0';   /* UNIX peers have no address: "\0" */
-        *out_len = 1;
-        return;
-    }
-    int n = snprintf(out, SS_ADDR_TEXT, "%s%c%u", host, '\0', port);
-    *out_len = n > 0 ? (size_t)n : 1;
-}
-
 static void close_conn(ss_engine *e, ss_conn *c)
 {
     /* Clear the slot before close(): the fd number may be reused at once. */
@@ -186,52 +165,16 @@ static void send_error(ss_conn *c, int status)
     }
 }
 
-/* The head record (docs/internals.md): method, target, peer, server, fields. */
-static size_t record_size(const ss_engine *e, const ss_conn *c, const ss_request *r)
-{
-    size_t n = r->method_len + 1 + r->target_len + 1 + c->peer_len + 1
-               + e->listeners[c->listener].addr_len;
-    for (size_t i = 0; i < r->nfields; i++)
-        n += 1 + r->fields[i].name_len + 1 + r->fields[i].value_len;
-    return n;
-}
-
-static char *put_part(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p + n + 1;
-}
-
-static void write_record(const ss_engine *e, const ss_conn *c, const ss_request *r, char *p)
-{
-    const listener *l = &e->listeners[c->listener];
-    p = put_part(p, r->method, r->method_len);
-    p = put_part(p, r->target, r->target_len);
-    p = put_part(p, c->peer, c->peer_len);
-    memcpy(p, l->addr, l->addr_len);
-    p += l->addr_len;
-    for (size_t i = 0; i < r->nfields; i++) {
-        *p++ = '\0';
-        for (size_t k = 0; k < r->fields[i].name_len; k++) {
-            char ch = r->fields[i].name[k];
-            *p++ = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-        }
-        *p++ = '\0';
-        memcpy(p, r->fields[i].value, r->fields[i].value_len);
-        p += r->fields[i].value_len;
-    }
-}
-
 /* Turn the complete head at the start of c->buf into a queue item; the rest of
  * the buffer travels along as the item's data. */
 static ss_item *make_item(ss_engine *e, ss_conn *c, const ss_request *r, size_t head_len)
 {
-    size_t rec_len = record_size(e, c, r);
+    const listener *l = &e->listeners[c->listener];
+    size_t rec_len = ss_record_size(r, c->peer_len, l->addr_len);
     ss_item *it = ss_item_new(c->fd, r->flags, r->content_length, NULL, rec_len,
                               c->buf + head_len, c->len - head_len);
     if (it != NULL)
-        write_record(e, c, r, it->bytes);
+        ss_record_write(r, c->peer, c->peer_len, l->addr, l->addr_len, it->bytes);
     c->len = 0;
     return it;
 }
@@ -349,7 +292,7 @@ static void accept_new(ss_engine *e, int index)
         }
         c->fd = fd;
         c->listener = index;
-        format_addr((struct sockaddr *)&sa, c->peer, &c->peer_len);
+        ss_format_addr((struct sockaddr *)&sa, c->peer, &c->peer_len);
         if (sa.ss_family != AF_UNIX) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -479,7 +422,7 @@ static int add_listener(ss_engine *e, int fd)
         l->addr[plen] = '\0';
         l->addr_len = plen + 1;   /* path, NUL, empty port */
     } else {
-        format_addr((struct sockaddr *)&sa, l->addr, &l->addr_len);
+        ss_format_addr((struct sockaddr *)&sa, l->addr, &l->addr_len);
     }
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
