@@ -46,8 +46,9 @@ bench-install:
 bench: bench-install
 	bench/.venv/bin/python bench/run.py
 
+# A few minutes: one 3 s run per row, 2 workers only.
 bench-quick: bench-install
-	bench/.venv/bin/python bench/run.py --quick
+	bench/.venv/bin/python bench/run.py --quick --repeat 1 --workers 2
 
 # Build the Docker image against a local Debian + CPython 3.13 base (Docker Hub
 # is out of reach here), run the demo app in it and check HTTP, non-root, the

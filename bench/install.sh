@@ -2,10 +2,14 @@
 # Runs in: the benchmark driver's setup (outside the server).
 #
 # Installs what bench/run.py needs, idempotently:
-#   - wrk (Debian package) and libev-dev (bjoern builds against it);
+#   - wrk (Debian package), libev-dev (bjoern builds against it), and
+#     apache2-dev + apache2-bin (mod_wsgi builds against the first and runs
+#     the second's apache2; apache2-dev does not pull it in);
 #   - a separate venv, bench/.venv, from the CPython >= 3.13 that
-#     scripts/find-python prints, holding the peers (gunicorn, granian, bjoern)
-#     and subserve itself, built from a snapshot of the repo.
+#     scripts/find-python prints, holding the peers (gunicorn,
+#     uvicorn[standard], granian, bjoern, mod_wsgi), the frameworks of the
+#     Flask and Django scenarios, matplotlib for the chart, and subserve
+#     itself, built from a snapshot of the repo.
 # A peer that fails to install is recorded in bench/.venv/peers.tsv with the
 # reason and skipped; only a missing wrk or Python is fatal.
 #
@@ -49,6 +53,8 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 # libev-dev only matters for bjoern; its failure just skips bjoern later.
 apt_install libev-dev || log "cannot install libev-dev; bjoern will likely not build"
+apache=ok
+apt_install apache2-dev && apt_install apache2-bin || apache=no
 
 python=$("$root/scripts/find-python") || exit 1
 
@@ -79,13 +85,17 @@ reason_from() {
     grep -iE 'error|fatal|not found' "$1" | tail -n 3 | tr '\t\n' '  ' | cut -c1-300
 }
 
-install_peer() {  # name, pip requirement
-    if $pip show -q "$1" >/dev/null 2>&1; then
+installed() {  # name, [python statement that must run]: already there and usable?
+    $pip show -q "$1" >/dev/null 2>&1 && "$venv/bin/python" -c "${2:-pass}" >/dev/null 2>&1
+}
+
+install_peer() {  # name, pip requirement, [python statement proving it works]
+    if installed "$1" "${3:-}"; then
         record "$1" ok "$($pip show "$1" 2>/dev/null | sed -n 's/^Version: //p')"
         return
     fi
     log "pip install $2"
-    if $pip install -q "$2" >"$venv/pip-$1.log" 2>&1; then
+    if $pip install -q "$2" >"$venv/pip-$1.log" 2>&1 && installed "$1" "${3:-}"; then
         record "$1" ok "$($pip show "$1" 2>/dev/null | sed -n 's/^Version: //p')"
     else
         reason=$(reason_from "$venv/pip-$1.log")
@@ -95,8 +105,31 @@ install_peer() {  # name, pip requirement
 }
 
 install_peer gunicorn gunicorn
+# uvicorn runs with httptools and uvloop: [standard] brings them.
+install_peer uvicorn 'uvicorn[standard]' 'import httptools, uvloop'
 install_peer granian granian
 install_peer bjoern bjoern
+# Not peers, but recorded the same way: a missing one fails its scenario or the chart.
+install_peer flask flask
+install_peer django django
+install_peer matplotlib matplotlib 'import matplotlib.pyplot'
+
+if [ "$apache" = ok ]; then
+    install_peer mod_wsgi mod_wsgi
+else
+    record mod_wsgi skipped "apache2-dev/apache2-bin could not be installed with apt-get"
+fi
+# mod_wsgi 6's per-interpreter GIL is an Apache directive, not a
+# mod_wsgi-express flag: bench/run.py includes it from a file. Look for it in
+# the module itself, so an older mod_wsgi is skipped with the reason.
+if [ -x "$venv/bin/mod_wsgi-express" ]; then
+    so=$("$venv/bin/mod_wsgi-express" module-location 2>/dev/null)
+    if [ -n "$so" ] && grep -aq WSGIPerInterpreterGIL "$so"; then
+        record mod_wsgi-pergil ok "WSGIPerInterpreterGIL in $(basename "$so")"
+    else
+        record mod_wsgi-pergil skipped "this mod_wsgi has no WSGIPerInterpreterGIL directive"
+    fi
+fi
 
 # subserve changes under our feet, so it is reinstalled on every run. It is
 # built from a copy of the tree: building in place would drop build/ and
