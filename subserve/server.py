@@ -10,6 +10,7 @@ Exit codes: 0 after a clean stop, 1 when a stop timed out or workers died,
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -30,6 +31,8 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP}
 # How often the supervisor looks at worker health while waiting for signals.
 SUPERVISE_INTERVAL = 1.0
+# Seconds workers always get to end their interpreter once told to stop.
+WORKER_EXIT_GRACE = 2.0
 
 
 class Server:
@@ -41,6 +44,7 @@ class Server:
         self.engine_id: int | None = None
         self.pool_id: int | None = None
         self.urls: list[str] = []
+        self.stop_deadline: float | None = None
 
     def run(self) -> int:
         # 3.13.0 crashes ending subinterpreters that imported _datetime unless
@@ -155,12 +159,21 @@ class Server:
 
     def _graceful_stop(self) -> int:
         cfg = self.config
+        self.stop_deadline = time.monotonic() + cfg.graceful_timeout
         _engine.engine_drain(self.engine_id)
         busy = _engine.engine_wait_idle(self.engine_id, cfg.graceful_timeout)
         if busy:
             log.warning("%d request(s) still running after %g s", busy, cfg.graceful_timeout)
             return EXIT_STOP_FAILED
         return EXIT_OK
+
+    def _join_timeout(self) -> float:
+        """How long workers get to end: what is left of the graceful stop's
+        budget (a stuck request must not double it: orchestrators kill soon
+        after it), but always a moment for lifespan shutdown and cleanup."""
+        if self.stop_deadline is None:
+            return max(self.config.graceful_timeout, WORKER_EXIT_GRACE)
+        return max(self.stop_deadline - time.monotonic(), WORKER_EXIT_GRACE)
 
     def _teardown(self) -> None:
         """Stop and join every worker before finalization, on every path:
@@ -170,12 +183,10 @@ class Server:
         if self.pool_id is not None:
             for _ in range(self.config.workers * self.config.threads):
                 _engine.queue_put(self.queue_id, -1, 0, 0, b"", b"")
-            running = _engine.pool_join(self.pool_id, max(self.config.graceful_timeout, 1.0))
+            running = _engine.pool_join(self.pool_id, self._join_timeout())
             if running:
                 log.error("%d worker interpreter(s) did not stop; exiting hard", running)
                 logging.shutdown()
-                import os
-
                 os._exit(EXIT_STOP_FAILED)
             _engine.pool_destroy(self.pool_id)
         if self.engine_id is not None:
