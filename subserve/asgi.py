@@ -30,6 +30,7 @@ Choices made here:
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import logging
 import re
@@ -125,6 +126,8 @@ class HTTPServer:
             "root_path": root_path.rstrip("/"),
         }
         self.header_lines: dict[tuple[bytes, bytes], tuple[int, bytes]] = {}
+        # an app's whole header list, validated: (lines, length, close, own)
+        self.header_blocks: dict[tuple[Any, ...], tuple[bytes, int | None, bool, int]] = {}
         self.flush_timer: asyncio.TimerHandle | None = None
         self.websockets: set[Any] = set()      # open WebSocket sessions
         self.background: set[asyncio.Task[Any]] = set()
@@ -189,7 +192,9 @@ def build_scope(template: Scope, flags: int, record: bytes, state: dict[str, Any
     """
     parts = record.split(b"\0")
     raw_path, _, query = parts[1].partition(b"?")
-    if raw_path[:1] == b"/" and b"%" not in raw_path and raw_path.isascii():
+    # find(), not ``in``: bytes.__contains__ first tries the operand as an int
+    # and clears a TypeError, ten times the cost of the search itself
+    if raw_path[:1] == b"/" and raw_path.find(b"%") < 0 and raw_path.isascii():
         path = raw_path.decode("ascii")  # the usual case: nothing to decode
     else:
         text, _, _authority = split_target(parts[1].decode("latin-1"))
@@ -262,6 +267,7 @@ class HTTPCycle(LoopSocket):
     finished: asyncio.Future[None] | None = None  # set when the response ends
     state = _IDLE
     status = 0
+    line = b""
     block = b""
     length: int | None = None
     close = False
@@ -274,7 +280,10 @@ class HTTPCycle(LoopSocket):
 
     def __init__(self, server: HTTPServer, item: tuple[int, int, int, bytes, bytes]) -> None:
         fd, flags, content_length, record, data = item
-        super().__init__(server.loop, fd)
+        # LoopSocket.__init__, inline: one call less on every request
+        self.loop = server.loop
+        self.fd = fd
+        self.sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM, 0, fd)
         self.server = server
         self.client_timeout = server.client_timeout
         self.flags = flags
@@ -308,9 +317,11 @@ class HTTPCycle(LoopSocket):
                 await self._answer_error(500)
         if self.server.access_log is not None:
             self._log_access()
-        if self.keep and self.body.done and not self.gone and (
+        body = self.body
+        if self.keep and not self.gone and (body is _NO_BODY or body.done) and (
                 self.length is None or self.nobody or self.sent == self.length):
-            return True, self.body.leftover() + self.extra  # the usual case, without a wait
+            # the usual case, without a wait (_NO_BODY never holds a leftover)
+            return True, self.extra if body is _NO_BODY else body.leftover() + self.extra
         return await self._keep_alive()
 
     async def _answer_error(self, status: int) -> None:
@@ -459,7 +470,9 @@ class HTTPCycle(LoopSocket):
                                    if self.state == _IDLE else "the response is already complete")
             bufs = self._body_buffers(message.get("body", b""), message.get("more_body", False))
             if bufs:
-                await self._write(bufs)
+                bufs = self._send_now(bufs)  # the usual case: sent without a coroutine
+                if bufs:
+                    await self._write_rest(bufs)
         elif kind == "http.response.start":
             if self.state != _IDLE:
                 raise RuntimeError("http.response.start sent twice")
@@ -472,12 +485,35 @@ class HTTPCycle(LoopSocket):
         line = _STATUS_LINES.get(status) if type(status) is int else None
         if line is None:
             raise ValueError(f"invalid HTTP status {status!r}")
+        headers = message.get("headers", ())
+        blocks = self.server.header_blocks
+        key = entry = None
+        if type(headers) is list or type(headers) is tuple:
+            key = tuple(headers)  # apps mostly send the same header lists again
+            try:
+                entry = blocks.get(key)
+            except TypeError:  # unhashable pairs: _header_block says what is wrong
+                key = None
+        if entry is None:
+            entry = self._header_block(headers)
+            if key is not None:
+                if len(blocks) >= _CACHE_MAX:
+                    blocks.clear()
+                blocks[key] = entry
+        self.line = line
+        self.block, self.length, self.close, self.own = entry
+        self.status = status
+        self.nobody = status < 200 or status in (204, 304) or self.scope["method"] == "HEAD"
+        self.state = _STARTED
+
+    def _header_block(self, headers: Any) -> tuple[bytes, int | None, bool, int]:
+        """Validate an app's headers: (lines, Content-Length, close asked, own lines)."""
         lines = []
         length = None
         close = False
         own = 3
         header_line = self.server.header_line
-        for name, value in message.get("headers", ()):
+        for name, value in headers:
             kind, text = header_line(name, value)
             if not kind:
                 lines.append(text)
@@ -488,10 +524,7 @@ class HTTPCycle(LoopSocket):
             elif kind != _HOP:
                 own &= ~1 if kind == _DATE else ~2
                 lines.append(text)
-        self.status, self.length, self.close, self.own = status, length, close, own
-        self.block = line + b"".join(lines)
-        self.nobody = status < 200 or status in (204, 304) or self.scope["method"] == "HEAD"
-        self.state = _STARTED
+        return b"".join(lines), length, close, own
 
     def _body_buffers(self, body: bytes, more: bool) -> list[bytes]:
         """What one body message puts on the wire (head included, once)."""
@@ -500,6 +533,18 @@ class HTTPCycle(LoopSocket):
         if self.gone:
             self._end(more)
             return []  # spec 2.3: a no-op once the client left
+        if self.state == _STARTED and not more and not self.nobody:
+            # the usual response, one body message: head and body leave together
+            self.state = _HEAD_SENT
+            length = self.length
+            if length is None:
+                length = len(body)
+            elif len(body) > length:
+                body = body[:length]
+            head = self._head(length)
+            self.sent = len(body)
+            self._end(False)
+            return [head, body] if body else [head]
         bufs: list[bytes] = []
         if self.state == _STARTED:
             self.state = _HEAD_SENT
@@ -548,7 +593,7 @@ class HTTPCycle(LoopSocket):
             keep = self._may_keep()
         self.keep = keep
         end = (_END_KEEP_11 if flags & HTTP11 else _END_KEEP_10) if keep else _END_CLOSE
-        return b"".join((self.block, std_headers(self.own), framing, end))
+        return b"".join((self.line, self.block, std_headers(self.own), framing, end))
 
     def _may_keep(self) -> bool:
         body = self.body
@@ -557,7 +602,7 @@ class HTTPCycle(LoopSocket):
         if not body.done and (self.expect or body.remaining_hint() > MAX_DRAIN):
             self.expect = False  # no 100 Continue after the final response
             return False
-        return not self.server.is_draining()
+        return not _engine.draining(self.server.engine_id)
 
     def _log_access(self) -> None:
         scope = self.scope

@@ -63,6 +63,16 @@ class BodyDecoder:
     def read(self, limit: int) -> bytes:
         """Up to ``limit`` decoded body bytes; ``b""`` when more input is needed
         (or at the end: see ``done``)."""
+        if self._state == _LENGTH:  # one step: no list, no join
+            pos = self._pos
+            n = min(len(self._buf) - pos, self._left, limit)
+            if n <= 0:
+                return b""
+            self._pos = pos + n
+            self._left -= n
+            if not self._left:
+                self._state = _DONE
+            return self._buf[pos:pos + n]
         out: list[bytes] = []
         want = limit
         while want and self._step(out, want):

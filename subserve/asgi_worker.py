@@ -61,6 +61,10 @@ class QueueReader:
                 self._stop()
                 return
             self._spawn(item)
+            if not _engine.queue_len(self.queue_id):
+                # as good as QueueEmpty without raising it: a put from now on
+                # finds the queue empty and signals the eventfd again
+                return
         os.eventfd_write(self.wake_fd, 1)  # more may be waiting: let anyone take them
 
     def _spawn(self, item: tuple[int, int, int, bytes, bytes]) -> None:
