@@ -45,7 +45,23 @@ from subserve.accesslog import AccessLog
 from subserve.aio_socket import ClientGone, LoopSocket, _wake
 from subserve.asgi_body import BodyDecoder
 from subserve.environ import decode_path, split_target
-from subserve.http11 import CONTINUE, BadBody, std_headers
+from subserve.http11 import (
+    CHUNKED_FRAMING,
+    CONNECTION,
+    CONTINUE,
+    CRLF,
+    DATE,
+    END_CLOSE,
+    END_KEEP_10,
+    END_KEEP_11,
+    HOP,
+    LAST_CHUNK,
+    LENGTH,
+    PLAIN,
+    RESPONSE_FIELD_KINDS,
+    BadBody,
+    std_headers,
+)
 from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE, UPGRADE
 
 Scope = dict[str, Any]
@@ -62,22 +78,10 @@ DRAIN_CHECK = 0.25       # seconds between graceful-stop checks while WebSockets
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
 
-# What a response header name means here (names compared lower-cased).
-_PLAIN, _LENGTH, _CONNECTION, _HOP, _DATE, _SERVER = range(6)
-_SPECIAL = {
-    b"content-length": _LENGTH, b"connection": _CONNECTION, b"date": _DATE,
-    b"server": _SERVER, b"keep-alive": _HOP, b"proxy-authenticate": _HOP,
-    b"proxy-authorization": _HOP, b"te": _HOP, b"trailers": _HOP,
-    b"transfer-encoding": _HOP, b"upgrade": _HOP,
-}
+# RESPONSE_FIELD_KINDS keyed by the bytes names ASGI apps send.
+_SPECIAL = {name.encode(): kind for name, kind in RESPONSE_FIELD_KINDS.items()}
 _CACHE_MAX = 1024
 
-_CRLF = b"\r\n"
-_CHUNKED = b"Transfer-Encoding: chunked\r\n"
-_LAST_CHUNK = b"0\r\n\r\n"
-_END_KEEP_11 = b"\r\n"
-_END_KEEP_10 = b"Connection: keep-alive\r\n\r\n"
-_END_CLOSE = b"Connection: close\r\n\r\n"
 _DISCONNECT: Message = {"type": "http.disconnect"}
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 
@@ -182,7 +186,7 @@ def _learn_header(name: Any, value: Any) -> tuple[int, bytes]:
         raise ValueError(f"invalid header name {name!r}")
     if _BAD_VALUE(value) is not None:
         raise ValueError(f"invalid header value {value!r}")
-    return _SPECIAL.get(name.lower(), _PLAIN), name + b": " + value + _CRLF
+    return _SPECIAL.get(name.lower(), PLAIN), name + b": " + value + CRLF
 
 
 def build_scope(template: Scope, flags: int, record: bytes, state: dict[str, Any]) -> Scope:
@@ -517,12 +521,12 @@ class HTTPCycle(LoopSocket):
             kind, text = header_line(name, value)
             if not kind:
                 lines.append(text)
-            elif kind == _LENGTH:
+            elif kind == LENGTH:
                 length = _content_length(value, length)
-            elif kind == _CONNECTION:
+            elif kind == CONNECTION:
                 close = close or b"close" in value.lower()
-            elif kind != _HOP:
-                own &= ~1 if kind == _DATE else ~2
+            elif kind != HOP:
+                own &= ~1 if kind == DATE else ~2
                 lines.append(text)
         return b"".join(lines), length, close, own
 
@@ -555,9 +559,9 @@ class HTTPCycle(LoopSocket):
         if not self.nobody:
             if self.chunked:
                 if body:
-                    bufs += (b"%x\r\n" % len(body), body, _CRLF)
+                    bufs += (b"%x\r\n" % len(body), body, CRLF)
                 if not more:
-                    bufs.append(_LAST_CHUNK)
+                    bufs.append(LAST_CHUNK)
             elif body:
                 if self.length is not None:
                     body = body[:max(self.length - self.sent, 0)]
@@ -585,14 +589,14 @@ class HTTPCycle(LoopSocket):
         elif self.nobody:
             framing = b""  # HEAD: GET would be chunked, there is no body to frame
         elif flags & HTTP11:
-            framing = _CHUNKED
+            framing = CHUNKED_FRAMING
             self.chunked = True
         else:
             framing, keep = b"", False  # HTTP/1.0: the close ends the body
         if keep:
             keep = self._may_keep()
         self.keep = keep
-        end = (_END_KEEP_11 if flags & HTTP11 else _END_KEEP_10) if keep else _END_CLOSE
+        end = (END_KEEP_11 if flags & HTTP11 else END_KEEP_10) if keep else END_CLOSE
         return b"".join((self.line, self.block, std_headers(self.own), framing, end))
 
     def _may_keep(self) -> bool:

@@ -21,6 +21,33 @@ CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f
 TRAILER_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*")
 
 
+# What a response field name means to a handler (names lower-cased). The
+# hop-by-hop names are PEP 3333's list (RFC 2616 13.5.1); apps may not set them.
+PLAIN, LENGTH, CONNECTION, HOP, DATE, SERVER = range(6)
+RESPONSE_FIELD_KINDS = {
+    "content-length": LENGTH,
+    "connection": CONNECTION,
+    "date": DATE,
+    "server": SERVER,
+    "keep-alive": HOP,
+    "proxy-authenticate": HOP,
+    "proxy-authorization": HOP,
+    "te": HOP,
+    "trailers": HOP,
+    "transfer-encoding": HOP,
+    "upgrade": HOP,
+}
+
+# Pieces of a response head and body. Keep-alive is HTTP/1.1's default, not
+# HTTP/1.0's, so only 1.0 needs it said.
+CRLF = b"\r\n"
+CHUNKED_FRAMING = b"Transfer-Encoding: chunked\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+END_KEEP_11 = b"\r\n"
+END_KEEP_10 = b"Connection: keep-alive\r\n\r\n"
+END_CLOSE = b"Connection: close\r\n\r\n"
+
+
 class BadBody(ValueError):
     """The request body is malformed or ended early; answer 400 and close."""
 

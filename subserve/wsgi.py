@@ -36,7 +36,21 @@ from typing import Any
 from subserve._engine import send_all
 from subserve.accesslog import AccessLog
 from subserve.environ import EnvironBuilder
-from subserve.http11 import std_headers
+from subserve.http11 import (
+    CHUNKED_FRAMING,
+    CONNECTION,
+    CRLF,
+    DATE,
+    END_CLOSE,
+    END_KEEP_10,
+    END_KEEP_11,
+    HOP,
+    LAST_CHUNK,
+    LENGTH,
+    PLAIN,
+    RESPONSE_FIELD_KINDS,
+    std_headers,
+)
 from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
 from subserve.wsgi_input import NO_BODY, BadBody, ClientGone, WSGIInput
 
@@ -46,32 +60,9 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]").search
 _STATUS = re.compile(r"[1-9][0-9][0-9] [^\x00-\x08\x0a-\x1f\x7f]*")
 
-# What a response header name means to the handler.
-_PLAIN, _LENGTH, _CONNECTION, _HOP, _DATE, _SERVER = range(6)
-_SPECIAL_NAMES = {
-    "content-length": _LENGTH,
-    "connection": _CONNECTION,
-    "date": _DATE,
-    "server": _SERVER,
-    # PEP 3333's hop-by-hop list (RFC 2616 13.5.1)
-    "keep-alive": _HOP,
-    "proxy-authenticate": _HOP,
-    "proxy-authorization": _HOP,
-    "te": _HOP,
-    "trailers": _HOP,
-    "transfer-encoding": _HOP,
-    "upgrade": _HOP,
-}
 _CACHE_MAX = 512  # bounds of the status and header-name caches
 _LINE_CACHE_MAX = 1024  # (name, value) pairs: cleared when full
 
-# The tail of a head: keep-alive is HTTP/1.1's default, not HTTP/1.0's.
-_END_KEEP_11 = b"\r\n"
-_END_KEEP_10 = b"Connection: keep-alive\r\n\r\n"
-_END_CLOSE = b"Connection: close\r\n\r\n"
-_CHUNKED = b"Transfer-Encoding: chunked\r\n"
-_LAST_CHUNK = b"0\r\n\r\n"
-_CRLF = b"\r\n"
 _MAX_GATHER = 32  # list bodies up to this many chunks go out in one send_all (<= 64 iovecs)
 
 def _as_bytes(data: Any) -> bytes:
@@ -193,12 +184,12 @@ class _Response:
             kind, line = entry
             if not kind:
                 lines.append(line)
-            elif kind == _LENGTH:
+            elif kind == LENGTH:
                 length = _content_length(pair[1], length)  # sent with the framing
-            elif kind == _CONNECTION:
+            elif kind == CONNECTION:
                 close = close or _has_close(pair[1])
-            elif kind != _HOP:
-                own &= ~1 if kind == _DATE else ~2
+            elif kind != HOP:
+                own &= ~1 if kind == DATE else ~2
                 lines.append(line)
         self.block = b"".join(lines)
         self.code, self.length, self.close, self.own = code, length, close, own
@@ -225,11 +216,11 @@ class _Response:
         if not self.head_sent:
             head = self._head(self.length)
             if self.chunked:
-                self._send(head, b"%x\r\n" % len(data), data, _CRLF)
+                self._send(head, b"%x\r\n" % len(data), data, CRLF)
             else:
                 self._send(head, data)
         elif self.chunked:
-            self._send(b"%x\r\n" % len(data), data, _CRLF)
+            self._send(b"%x\r\n" % len(data), data, CRLF)
         else:
             self._send(data)
         self.sent += len(data)
@@ -323,7 +314,7 @@ class _Response:
             # no body byte was produced: the body is empty
             self._send(self._head(0 if self.length is None else self.length))
         elif self.chunked:
-            self._send(_LAST_CHUNK)
+            self._send(LAST_CHUNK)
 
     def keep_alive(self) -> bool:
         """Whether the connection can carry another request now."""
@@ -350,7 +341,7 @@ class _Response:
         elif self.is_head:
             framing = b""  # GET would be chunked; HEAD has no body to frame
         elif flags & HTTP11:
-            framing = _CHUNKED
+            framing = CHUNKED_FRAMING
             self.chunked = True
         else:
             framing = b""
@@ -360,7 +351,7 @@ class _Response:
         elif flags & EXPECT_CONTINUE:
             self.inp.cancel_continue()
         self.keep = keep
-        end = (_END_KEEP_11 if flags & HTTP11 else _END_KEEP_10) if keep else _END_CLOSE
+        end = (END_KEEP_11 if flags & HTTP11 else END_KEEP_10) if keep else END_CLOSE
         return b"".join((self.line, self.block, std_headers(self.own), framing, end))
 
     def _may_keep(self) -> bool:
@@ -555,7 +546,7 @@ class WSGIHandler:
         if _STATUS.fullmatch(status) is None:
             raise ValueError(f"invalid status {status!r}: expected e.g. '200 OK'")
         code = int(status[:3])
-        entry = (code, b"HTTP/1.1 " + status.encode("latin-1") + _CRLF,
+        entry = (code, b"HTTP/1.1 " + status.encode("latin-1") + CRLF,
                  code < 200 or code == 204 or code == 304)
         if len(self.statuses) < _CACHE_MAX:
             self.statuses[status] = entry
@@ -572,7 +563,7 @@ class WSGIHandler:
         if _BAD_VALUE(value):
             raise ValueError(f"control character in header {name!r}: {value!r}")
         entry = (kind, f"{name}: {value}\r\n".encode("latin-1"))
-        if kind != _LENGTH and type(pair) is tuple:
+        if kind != LENGTH and type(pair) is tuple:
             if len(self.lines) >= _LINE_CACHE_MAX:
                 self.lines.clear()  # one-off values filled it: relearn the common ones
             self.lines[pair] = entry
@@ -583,7 +574,7 @@ class WSGIHandler:
             raise TypeError(f"header name must be str, not {type(name).__name__}")
         if _TOKEN.fullmatch(name) is None:
             raise ValueError(f"invalid header name {name!r}")
-        kind = _SPECIAL_NAMES.get(name.lower(), _PLAIN)
+        kind = RESPONSE_FIELD_KINDS.get(name.lower(), PLAIN)
         if len(self.kinds) < _CACHE_MAX:
             self.kinds[name] = kind
         return kind
