@@ -43,7 +43,7 @@ from typing import Any
 from subserve import _engine
 from subserve.accesslog import AccessLog
 from subserve.aio_socket import ClientGone, LoopSocket, _wake
-from subserve.asgi_body import BodyDecoder
+from subserve.body import BodyDecoder
 from subserve.environ import decode_path, split_target
 from subserve.http11 import (
     CHUNKED_FRAMING,

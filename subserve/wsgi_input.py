@@ -19,21 +19,11 @@ import os
 from collections.abc import Iterator
 
 from subserve._engine import send_all
-from subserve.http11 import (
-    CHUNK_LINE,
-    CONTINUE,
-    MAX_CHUNK_LINE,
-    MAX_TRAILERS,
-    TRAILER_LINE,
-    BadBody,
-    ClientGone,
-)
-from subserve.record import CHUNKED, EXPECT_CONTINUE
+from subserve.body import BodyDecoder
+from subserve.http11 import CONTINUE, BadBody, ClientGone
+from subserve.record import EXPECT_CONTINUE
 
 BLOCK = 64 * 1024          # one os.read for chunked bodies and big reads
-
-# Reader states.  _DATA_END expects the CRLF closing a chunk's data.
-_LENGTH, _SIZE, _DATA, _DATA_END, _DONE = range(5)
 
 
 class WSGIInput:
@@ -41,23 +31,19 @@ class WSGIInput:
 
     ``read(size)`` returns ``size`` bytes unless the body ends first, like a
     buffered file, so apps that ``read(CONTENT_LENGTH)`` get the whole body.
+    Decoding is BodyDecoder's; this class adds the blocking reads, the
+    100 Continue, and a window of decoded bytes for ``readline``.
     """
 
-    __slots__ = ("_fd", "_buf", "_pos", "_left", "_state", "_expect", "broken")
+    __slots__ = ("_fd", "_dec", "_ready", "_rpos", "_expect", "broken")
 
     def __init__(self, fd: int, flags: int, content_length: int, data: bytes) -> None:
         self._fd = fd
-        self._buf = data
-        self._pos = 0
+        self._dec = BodyDecoder(flags, content_length, data)
+        self._ready = b""  # decoded, not yet given to the app: from _rpos on
+        self._rpos = 0
         self.broken = False  # True once the connection cannot carry another request
-        self._expect = bool(flags & EXPECT_CONTINUE)
-        if flags & CHUNKED:
-            self._state, self._left = _SIZE, 0
-        elif content_length > 0:
-            self._state, self._left = _LENGTH, content_length
-        else:
-            self._state, self._left = _DONE, 0
-            self._expect = False
+        self._expect = bool(flags & EXPECT_CONTINUE) and not self._dec.done
 
     # -- the file-like API -------------------------------------------------
 
@@ -82,9 +68,9 @@ class WSGIInput:
             if 0 < size < avail:
                 avail = size
             if line:
-                end = self._buf.find(b"\n", self._pos, self._pos + avail)
+                end = self._ready.find(b"\n", self._rpos, self._rpos + avail)
                 if end >= 0:
-                    chunks.append(self._take(end + 1 - self._pos))
+                    chunks.append(self._take(end + 1 - self._rpos))
                     break
             chunks.append(self._take(avail))
             if size > 0:
@@ -117,12 +103,12 @@ class WSGIInput:
     @property
     def done(self) -> bool:
         """True once the whole body, trailers included, has been consumed."""
-        return self._state == _DONE
+        return self._dec.done and self._rpos >= len(self._ready)
 
     @property
     def expect_pending(self) -> bool:
         """The client awaits ``100 Continue`` before sending a body we lack."""
-        return self._expect and self._state != _DONE
+        return self._expect and not self.done
 
     def cancel_continue(self) -> None:
         """The final response started: a 100 Continue may no longer be sent."""
@@ -130,9 +116,7 @@ class WSGIInput:
 
     def unread_hint(self) -> int:
         """Bytes of a Content-Length body still on the wire (0 if unknown)."""
-        if self._state != _LENGTH:
-            return 0
-        return self._left - (len(self._buf) - self._pos)
+        return self._dec.remaining_hint()
 
     def drain(self, limit: int) -> bool:
         """Discard the unread body, reading at most ``limit`` body bytes.
@@ -153,7 +137,7 @@ class WSGIInput:
                 if avail > limit:
                     return False
                 limit -= avail
-                self._skip(avail)
+                self._take(avail)
         except (BadBody, ClientGone):
             return False
 
@@ -163,44 +147,38 @@ class WSGIInput:
 
     def leftover(self) -> bytes:
         """The bytes read past the end of the body (pipelined requests)."""
-        return self._buf[self._pos:]
+        return self._dec.leftover()
 
     # -- the reader ----------------------------------------------------------
 
     def _avail(self) -> int:
-        """Body bytes ready in the buffer, reading or decoding more if none.
-
-        Returns 0 only at the end of the body.
-        """
-        while True:
-            state = self._state
-            if state in (_LENGTH, _DATA):
-                ready = len(self._buf) - self._pos
-                if ready:
-                    return ready if ready < self._left else self._left
-                # never ask for more than the body holds: nothing to give back
-                self._fill(min(self._left, BLOCK) if state == _LENGTH else BLOCK)
-            elif state == _DONE:
-                return 0
-            elif state == _SIZE:
-                self._chunk_size()
-            else:
-                self._chunk_end()
+        """Decoded bytes ready for the app, reading the socket if there are
+        none. Returns 0 only at the end of the body."""
+        ready = len(self._ready) - self._rpos
+        if ready:
+            return ready
+        dec = self._dec
+        try:
+            while True:
+                data = dec.read(BLOCK)
+                if data or dec.done:
+                    self._ready, self._rpos = data, 0
+                    return len(data)
+                # never ask for more than a Content-Length body still holds
+                self._fill(dec.remaining_hint() or BLOCK)
+        except BadBody:
+            self.broken = True
+            raise
 
     def _take(self, n: int) -> bytes:
-        pos = self._pos
-        chunk = self._buf[pos:pos + n]  # the whole buffer is returned uncopied
-        self._skip(n)
-        return chunk
-
-    def _skip(self, n: int) -> None:
-        self._pos += n
-        self._left -= n
-        if not self._left:
-            self._state = _DONE if self._state == _LENGTH else _DATA_END
+        pos = self._rpos
+        self._rpos = pos + n
+        if pos == 0 and n == len(self._ready):
+            return self._ready  # the whole window, uncopied
+        return self._ready[pos:pos + n]
 
     def _fill(self, n: int) -> None:
-        """Append up to ``n`` bytes from the socket to the unread buffer."""
+        """Feed up to ``n`` more bytes from the socket to the decoder."""
         if self._expect:
             self._expect = False
             try:
@@ -208,65 +186,13 @@ class WSGIInput:
             except OSError as exc:
                 raise self._gone(exc) from exc
         try:
-            data = os.read(self._fd, n)
+            data = os.read(self._fd, min(n, BLOCK))
         except OSError as exc:
             raise self._gone(exc) from exc
         if not data:
-            raise self._bad("request body ended early")
-        rest = len(self._buf) - self._pos
-        self._buf = self._buf[self._pos:] + data if rest else data
-        self._pos = 0
-
-    def _line(self, limit: int) -> bytes:
-        """Consume one CRLF-terminated line of at most ``limit`` bytes."""
-        while True:
-            buf, pos = self._buf, self._pos
-            end = buf.find(b"\n", pos, pos + limit + 2)
-            if end >= 0:
-                break
-            if len(buf) - pos >= limit + 2:
-                raise self._bad("line too long in chunked body")
-            self._fill(BLOCK)
-        if end == pos or buf[end - 1] != 13:
-            raise self._bad("bare LF in chunked body")
-        self._pos = end + 1
-        return buf[pos:end - 1]
-
-    def _chunk_size(self) -> None:
-        match = CHUNK_LINE.fullmatch(self._line(MAX_CHUNK_LINE))
-        if match is None:
-            raise self._bad("malformed chunk size")
-        size = int(match.group(1), 16)
-        if size:
-            self._state, self._left = _DATA, size
-        else:
-            self._trailers()
-            self._state = _DONE
-
-    def _chunk_end(self) -> None:
-        while len(self._buf) - self._pos < 2:
-            self._fill(BLOCK)
-        if self._buf[self._pos:self._pos + 2] != b"\r\n":
-            raise self._bad("chunk data not followed by CRLF")
-        self._pos += 2
-        self._state = _SIZE
-
-    def _trailers(self) -> None:
-        """Read and discard the trailer section, up to its empty line."""
-        budget = MAX_TRAILERS
-        while True:
-            line = self._line(budget)
-            if not line:
-                return
-            if TRAILER_LINE.fullmatch(line) is None:
-                raise self._bad("malformed trailer field")
-            budget -= len(line) + 2
-            if budget <= 0:
-                raise self._bad("trailer section too large")
-
-    def _bad(self, reason: str) -> BadBody:
-        self.broken = True
-        return BadBody(reason)
+            self.broken = True
+            raise BadBody("request body ended early")
+        self._dec.feed(data)
 
     def _gone(self, exc: OSError) -> ClientGone:
         self.broken = True

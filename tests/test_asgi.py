@@ -20,7 +20,7 @@ from conftest import raw_request
 from subserve import record
 from subserve.aio_socket import _advance
 from subserve.asgi import build_scope
-from subserve.asgi_body import BodyDecoder
+from subserve.body import BodyDecoder
 from subserve.interface import ASGI2, ASGI3, WSGI, as_asgi3, detect
 from subserve.wsgi_input import BadBody
 

@@ -1,4 +1,4 @@
-"""An incremental request-body decoder without I/O, for the ASGI worker.
+"""An incremental request-body decoder without I/O, for WSGI and ASGI alike.
 
 Runs in: worker interpreters.
 
@@ -7,9 +7,9 @@ ready (Content-Length framing, or chunked per RFC 9112 7.1 with extensions
 skipped and trailers discarded).  ``done`` tells the end of the body, and
 ``leftover()`` the bytes fed past it: the start of a pipelined request.
 
-The chunk grammar and limits are wsgi_input's, shared through its
-constants; only the blocking reads differ, which is why this is not
-``WSGIInput`` itself.  A malformed body raises ``BadBody``.
+The chunk grammar and limits come from http11.  ``WSGIInput`` feeds it with
+blocking reads, the ASGI cycle with reads on its event loop; the framing
+rules live only here.  A malformed body raises ``BadBody``.
 """
 
 from __future__ import annotations
