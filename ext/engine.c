@@ -66,6 +66,7 @@ typedef struct {
     ss_queue *queue;
     int epfd;
     int control_fd;
+    int drain_fd;                 /* readable for good once draining: workers' loops watch it */
     pthread_t thread;
     int thread_started;
     listener listeners[SS_MAX_LISTENERS];
@@ -449,6 +450,7 @@ static void engine_free(ss_engine *e)
             close(e->listeners[i].fd);
     if (e->epfd >= 0) close(e->epfd);
     if (e->control_fd >= 0) close(e->control_fd);
+    if (e->drain_fd >= 0) close(e->drain_fd);
     if (e->queue) ss_queue_release(e->queue);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->idle_cond);
@@ -467,7 +469,8 @@ static int engine_init(ss_engine *e, const int *fds, int nlisten)
     e->nconns = n;
     e->epfd = epoll_create1(EPOLL_CLOEXEC);
     e->control_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (e->epfd < 0 || e->control_fd < 0)
+    e->drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (e->epfd < 0 || e->control_fd < 0 || e->drain_fd < 0)
         return -errno;
     struct epoll_event ev = {.events = EPOLLIN};
     ev.data.u64 = (uint64_t)TAG_CONTROL << 32;
@@ -488,7 +491,7 @@ int ss_engine_create(const int *listen_fds, int nlisten, const ss_engine_config 
     ss_engine *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return SS_ERR_NOMEM;
-    e->epfd = e->control_fd = -1;
+    e->epfd = e->control_fd = e->drain_fd = -1;
     e->cfg = *cfg;
     pthread_mutex_init(&e->mu, NULL);
     ss_cond_init_monotonic(&e->idle_cond);
@@ -529,7 +532,18 @@ int ss_engine_drain(int64_t id)
     __atomic_store_n(&e->draining, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&e->mu);
     signal_control(e);
+    /* Never read: it stays readable, so every loop watching it wakes once
+     * (level-triggered) and lets go of the connections it keeps idle. */
+    uint64_t one = 1;
+    ssize_t r = write(e->drain_fd, &one, sizeof(one));
+    (void)r;
     return SS_OK;
+}
+
+int ss_engine_drain_fd(int64_t id)
+{
+    ss_engine *e = lookup(id);
+    return e == NULL ? SS_ERR_NO_SUCH_ENGINE : e->drain_fd;
 }
 
 int64_t ss_engine_wait_idle(int64_t id, int64_t timeout_ms)

@@ -41,6 +41,9 @@ int ss_engine_destroy(int64_t id);
 int ss_engine_release(int64_t id, int fd, int keep_alive,
                       const char *leftover, size_t len, ss_item **next);
 int ss_engine_draining(int64_t id);
+/* An eventfd that becomes readable (and stays so) when draining begins; the
+ * engine owns it, callers only watch it. */
+int ss_engine_drain_fd(int64_t id);
 int ss_engine_get_stats(int64_t id, ss_engine_stats *out);
 
 #endif

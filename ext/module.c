@@ -407,6 +407,15 @@ static PyObject *py_draining(PyObject *module, PyObject *arg)
     return d >= 0 ? PyBool_FromLong(d) : ss_raise(module, d);
 }
 
+static PyObject *py_engine_drain_fd(PyObject *module, PyObject *arg)
+{
+    long long id;
+    if (id_from_arg(arg, &id) < 0)
+        return NULL;
+    int fd = ss_engine_drain_fd(id);
+    return fd >= 0 ? PyLong_FromLong(fd) : ss_raise(module, fd);
+}
+
 /* ---- pool ---- */
 
 static PyObject *py_pool_start(PyObject *module, PyObject *args)
@@ -498,6 +507,8 @@ static PyMethodDef methods[] = {
     {"release", (PyCFunction)(void (*)(void))py_release, METH_FASTCALL,
      "release(eid, fd, keep_alive, leftover) -> next item or None"},
     {"draining", py_draining, METH_O, "draining(eid) -> bool"},
+    {"engine_drain_fd", py_engine_drain_fd, METH_O,
+     "engine_drain_fd(eid) -> eventfd that turns readable, for good, when draining begins"},
     {"pool_start", py_pool_start, METH_VARARGS,
      "pool_start(program, n) -> pool id; n interpreters each run program"},
     {"pool_report", py_pool_report, METH_VARARGS, "pool_report(pid, index, ok, message)"},
