@@ -3,7 +3,7 @@
 Runs in: a plain interpreter (``python bench/micro_asgi.py [--profile] [-n N]``).
 
 Each request is a queue item served as the worker serves it: an eager task
-running ``serve_connection`` over one end of a socketpair, the response read
+running ``asgi_connections.serve_connection`` over one end of a socketpair, the response read
 back from the other end.  ``_engine`` is replaced by a stub, so what is
 measured is the Python cost of the request cycle (scope, receive, send,
 head, keep-alive decision), not the C queue or the network.
@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import socket
 import time
 import types
 
-from subserve import asgi, record
+from subserve import asgi, asgi_connections, record
 
 HELLO_HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"13")]
 
@@ -40,15 +41,18 @@ async def echo(scope, receive, send):
 APPS = {"hello": (hello, b"GET", b""), "echo": (echo, b"POST", b"x" * 64)}
 
 
-def _stub_engine() -> types.SimpleNamespace:
+def _stub_engine(drain_fd: int) -> types.SimpleNamespace:
     return types.SimpleNamespace(release=lambda eid, fd, keep, leftover: None,
-                                 draining=lambda eid: False)
+                                 draining=lambda eid: False,
+                                 engine_drain_fd=lambda eid: drain_fd)
 
 
 async def run(app_name: str, n: int, profile: bool) -> float:
     app, method, body = APPS[app_name]
-    asgi._engine = _stub_engine()
+    drain_fd = os.eventfd(0)  # never signalled: no graceful stop here
+    asgi._engine = asgi_connections._engine = _stub_engine(drain_fd)
     server = asgi.HTTPServer(app, engine_id=0, error_log=asgi.logging.getLogger("bench"))
+    conns = asgi_connections.Connections(server)
     a, b = socket.socketpair()
     headers = [(b"host", b"localhost:8000"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
     if body:
@@ -56,13 +60,13 @@ async def run(app_name: str, n: int, profile: bool) -> float:
     head = record.build(method, b"/", ("127.0.0.1", 40000), ("127.0.0.1", 8000), headers)
     flags = record.HTTP11 | record.KEEP_ALIVE
     item = (a.fileno(), flags, len(body) if body else -1, head, body)
-    loop = asyncio.get_running_loop()
     recv = b.recv
     prof = cProfile.Profile() if profile else None
 
     def one() -> None:
-        task = asyncio.Task(asgi.serve_connection(server, item), loop=loop, eager_start=True)
-        assert task.done()
+        # one request, then back to the (stub) engine: the cycle's own cost
+        conns.serve(item, 1)
+        assert not conns.tasks
         recv(65536)
 
     for _ in range(2000):  # warm the caches
@@ -76,6 +80,8 @@ async def run(app_name: str, n: int, profile: bool) -> float:
     if prof:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    conns.close()
+    os.close(drain_fd)
     a.close()
     b.close()
     return elapsed / n * 1e6

@@ -2,11 +2,9 @@
 
 Runs in: worker interpreters, on the interpreter's asyncio loop.
 
-``serve_connection(server, item)`` serves the request in a queue item, and
-any pipelined request the engine hands back on release, then gives the
-connection back to the engine with ``_engine.release`` (which parks idle
-keep-alive connections and applies their timeouts).  One ``HTTPCycle`` is
-one request: the ``scope``, ``receive`` and ``send`` of the ASGI HTTP spec.
+One ``HTTPCycle`` is one request: the ``scope``, ``receive`` and ``send`` of
+the ASGI HTTP spec.  ``asgi_connections`` runs cycles one after another on
+a connection and decides where it waits between requests.
 
 Choices made here:
 
@@ -62,7 +60,7 @@ from subserve.http11 import (
     BadBody,
     std_headers,
 )
-from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE, UPGRADE
+from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -73,7 +71,6 @@ BLOCK = 64 * 1024        # one recv
 MAX_DRAIN = 1 << 20      # unread request body discarded to keep a connection
 MAX_EXTRA = 64 * 1024    # pipelined bytes buffered while watching for a disconnect
 FLUSH_DELAY = 0.05       # seconds an access line may wait for its batch
-DRAIN_CHECK = 0.25       # seconds between graceful-stop checks while WebSockets are open
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
@@ -112,6 +109,7 @@ class HTTPServer:
         url_scheme: str = "http",
         root_path: str = "",
         client_timeout: float = 60.0,
+        keep_alive: float = 5.0,
         access_log: AccessLog | None = None,
         error_log: logging.Logger,
         state: dict[str, Any] | None = None,
@@ -119,6 +117,7 @@ class HTTPServer:
         self.app = app
         self.engine_id = engine_id
         self.client_timeout = client_timeout
+        self.keep_alive = keep_alive
         self.access_log = access_log
         self.error_log = error_log
         self.state = state if state is not None else {}
@@ -135,7 +134,7 @@ class HTTPServer:
         self.flush_timer: asyncio.TimerHandle | None = None
         self.websockets: set[Any] = set()      # open WebSocket sessions
         self.background: set[asyncio.Task[Any]] = set()
-        self.drain_timer: asyncio.TimerHandle | None = None
+        self.draining = False
 
     def log_access(self, *fields: Any) -> None:
         """One access line; lines are written in batches, at most FLUSH_DELAY late."""
@@ -148,23 +147,11 @@ class HTTPServer:
         if self.access_log is not None:
             self.access_log.flush()
 
-    def watch_drain(self) -> None:
-        """While WebSockets are open, look for a graceful stop to close them (1001):
-        the engine waits for them, and nothing else would tell them."""
-        if self.drain_timer is None:
-            self.drain_timer = self.loop.call_later(DRAIN_CHECK, self._check_drain)
-
-    def _check_drain(self) -> None:
-        self.drain_timer = None
-        if not self.websockets:
-            return
-        if self.is_draining():
-            for session in list(self.websockets):
-                session.shut_down()
-        self.watch_drain()
-
-    def is_draining(self) -> bool:
-        return _engine.draining(self.engine_id)
+    def on_drain(self) -> None:
+        """A graceful stop began: close open WebSockets with 1001 (going away)."""
+        self.draining = True
+        for session in list(self.websockets):
+            session.shut_down()
 
     def header_line(self, name: Any, value: Any) -> tuple[int, bytes]:
         """Validate and encode one response header: (kind, b"name: value\\r\\n")."""
@@ -220,44 +207,6 @@ def build_scope(template: Scope, flags: int, record: bytes, state: dict[str, Any
         "server": (parts[4].decode("latin-1"), int(sport)) if sport else None,
         "state": state.copy(),
     }
-
-
-async def serve_connection(server: HTTPServer, item: tuple[int, int, int, bytes, bytes]) -> None:
-    """Serve a connection's requests until it goes back to the engine.
-
-    Whatever happens, the fd goes back to the engine exactly once per request.
-    """
-    release = _engine.release
-    while item is not None:
-        fd = item[0]
-        cycle = None
-        try:
-            cycle = HTTPCycle(server, item) if not item[1] & UPGRADE else upgrade_cycle(server, item)
-            keep, leftover = await cycle.run()
-        except asyncio.CancelledError:
-            # the worker is stopping past the graceful timeout: drop the connection
-            keep, leftover = False, b""
-        except BaseException:
-            server.error_log.exception("internal error while serving fd %d", fd)
-            keep, leftover = False, b""
-        if cycle is not None:
-            cycle.close_io()
-        item = release(server.engine_id, fd, keep, leftover)  # None unless pipelined
-
-
-def upgrade_cycle(server: HTTPServer, item: tuple[int, int, int, bytes, bytes]) -> HTTPCycle:
-    """A WebSocket session for a WebSocket handshake, else a plain HTTP cycle
-    (the app answers other upgrades as ordinary requests)."""
-    cycle = HTTPCycle(server, item)
-    try:
-        from subserve.websocket import WebSocketCycle, is_websocket
-    except ImportError as exc:
-        server.error_log.warning("WebSocket request served as HTTP: %s", exc)
-        return cycle
-    if not is_websocket(cycle.scope):
-        return cycle
-    cycle.close_io()
-    return WebSocketCycle(server, item)
 
 
 class HTTPCycle(LoopSocket):

@@ -24,7 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from subserve import _engine
-from subserve.asgi import ASGIApp, HTTPServer, serve_connection
+from subserve.asgi import ASGIApp, HTTPServer
+from subserve.asgi_connections import Connections
 from subserve.lifespan import Lifespan, LifespanFailed
 
 log = logging.getLogger("subserve.error")
@@ -36,13 +37,12 @@ STOP_GRACE = 0.5      # seconds in-flight requests get after the stop item
 class QueueReader:
     """Moves queue items onto the loop as connection tasks."""
 
-    def __init__(self, server: HTTPServer, queue_id: int) -> None:
-        self.server = server
+    def __init__(self, connections: Connections, queue_id: int) -> None:
+        self.connections = connections
         self.queue_id = queue_id
         self.wake_fd = _engine.queue_wakeup_fd(queue_id)
-        self.loop = server.loop
+        self.loop = connections.loop
         self.stopped: asyncio.Future[None] = self.loop.create_future()
-        self.tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self.loop.add_reader(self.wake_fd, self._on_wake)
@@ -60,41 +60,20 @@ class QueueReader:
             if item[0] < 0:
                 self._stop()
                 return
-            self._spawn(item)
+            self.connections.serve(item)
             if not _engine.queue_len(self.queue_id):
                 # as good as QueueEmpty without raising it: a put from now on
                 # finds the queue empty and signals the eventfd again
                 return
         os.eventfd_write(self.wake_fd, 1)  # more may be waiting: let anyone take them
 
-    def _spawn(self, item: tuple[int, int, int, bytes, bytes]) -> None:
-        # eager: a request that never waits is served before this returns
-        task = asyncio.Task(serve_connection(self.server, item), loop=self.loop,
-                            eager_start=True)
-        if not task.done():
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
     def _stop(self) -> None:
         self.loop.remove_reader(self.wake_fd)
+        self.connections.close()
         # other interpreters have stop items of their own in the queue
         os.eventfd_write(self.wake_fd, 1)
         if not self.stopped.done():
             self.stopped.set_result(None)
-
-    async def wait_idle(self, grace: float) -> None:
-        """Let the connections still served here end, cancelling them after ``grace`` s.
-
-        The stop item comes after main's graceful wait (or before any request
-        was taken), so what still runs here has already had its time.
-        """
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=grace)
-        if self.tasks:
-            log.warning("cancelling %d request(s) still running at stop", len(self.tasks))
-            for task in list(self.tasks):
-                task.cancel()
-            await asyncio.wait(list(self.tasks), timeout=grace)
 
 
 async def main(app: ASGIApp, report: Callable[[bool, str], None], *, queue_id: int,
@@ -110,11 +89,12 @@ async def main(app: ASGIApp, report: Callable[[bool, str], None], *, queue_id: i
         report(False, f"ASGI lifespan startup failed: {type(exc).__name__}: {exc}")
         return
     server = HTTPServer(app, engine_id=engine_id, state=life.state, error_log=log, **http)
-    reader = QueueReader(server, queue_id)
+    connections = Connections(server)
+    reader = QueueReader(connections, queue_id)
     report(True, "")
     reader.start()
     await reader.stopped
-    await reader.wait_idle(STOP_GRACE)
+    await connections.wait_idle(STOP_GRACE)
     server.flush_access()
     await life.shutdown()
 

@@ -60,4 +60,5 @@ class Config:
             "interface": self.interface,
             "lifespan": self.lifespan,
             "client_timeout": self.client_timeout,
+            "keep_alive": self.keepalive,
         }

@@ -15,8 +15,8 @@ Choices made here:
   A message over ``MAX_MESSAGE`` bytes closes the connection with 1009.
 - The app returning (or closing) before ``websocket.accept`` answers 403;
   an error before accept answers 500; after accept, 1011.
-- A graceful stop closes open WebSockets with 1001 (``HTTPServer`` checks
-  for draining while any is open).
+- A graceful stop closes open WebSockets with 1001 (``HTTPServer.on_drain``;
+  a session accepted after that is closed right after its accept).
 """
 
 from __future__ import annotations
@@ -77,7 +77,6 @@ class WebSocketCycle(HTTPCycle):
     async def run(self) -> tuple[bool, bytes]:
         """Run the app for the session; the connection always closes after."""
         self.server.websockets.add(self)
-        self.server.watch_drain()
         try:
             await self.server.app(self.scope, self.receive, self.send)
         except ClientGone:
@@ -204,6 +203,8 @@ class WebSocketCycle(HTTPCycle):
         self.extra = b""
         await self._write([b"".join(lines)])
         self.reader_task = asyncio.create_task(self._read_frames())
+        if self.server.draining:
+            self.shut_down()  # accepted after on_drain closed the others
 
     async def _close(self, code: int, reason: str) -> None:
         """Send our close frame; the reader sees the client's answer."""
