@@ -36,7 +36,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 from subserve import _engine
 from subserve.accesslog import AccessLog
@@ -98,6 +98,15 @@ _STATUS_LINES = {code: _status_line(code) for code in range(100, 600)}
 _NO_BODY = BodyDecoder(0, 0)
 
 
+class WebSocketSettings(NamedTuple):
+    """The ``--ws-*`` options (defaults as uvicorn's)."""
+
+    max_size: int = 16 * 1024 * 1024       # bytes in one message, after decompression
+    ping_interval: float = 20.0            # seconds between server pings; 0: none
+    ping_timeout: float = 20.0             # seconds a pong may take
+    per_message_deflate: bool = True
+
+
 class HTTPServer:
     """What every request of one worker interpreter shares."""
 
@@ -113,11 +122,17 @@ class HTTPServer:
         access_log: AccessLog | None = None,
         error_log: logging.Logger,
         state: dict[str, Any] | None = None,
+        ws_max_size: int = WebSocketSettings.max_size,
+        ws_ping_interval: float = WebSocketSettings.ping_interval,
+        ws_ping_timeout: float = WebSocketSettings.ping_timeout,
+        ws_per_message_deflate: bool = WebSocketSettings.per_message_deflate,
     ) -> None:
         self.app = app
         self.engine_id = engine_id
         self.client_timeout = client_timeout
         self.keep_alive = keep_alive
+        self.ws = WebSocketSettings(ws_max_size, ws_ping_interval, ws_ping_timeout,
+                                    ws_per_message_deflate)
         self.access_log = access_log
         self.error_log = error_log
         self.state = state if state is not None else {}

@@ -51,6 +51,14 @@ def configure_logging(level: str) -> None:
 @click.option("--root-path", default="", help="SCRIPT_NAME prefix the app is mounted under.")
 @click.option("--access-log/--no-access-log", default=True, help="One log line per request.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info")
+@click.option("--ws-max-size", type=click.IntRange(1), default=16 * 1024 * 1024,
+              help="Largest WebSocket message in bytes; bigger ones close with 1009.")
+@click.option("--ws-ping-interval", type=click.FloatRange(0), default=20.0,
+              help="Seconds between server pings on a WebSocket; 0 turns pings off.")
+@click.option("--ws-ping-timeout", type=click.FloatRange(0, min_open=True), default=20.0,
+              help="Seconds a ping's pong may take before the WebSocket closes with 1011.")
+@click.option("--ws-per-message-deflate/--no-ws-per-message-deflate", default=True,
+              help="Accept permessage-deflate compression when a WebSocket client offers it.")
 @click.option("--limit-request-line", type=click.IntRange(16, 65536), default=8190)
 @click.option("--limit-request-fields", type=click.IntRange(1, 256), default=100)
 @click.option("--limit-request-field-size", type=click.IntRange(16, 65536), default=8190)

@@ -36,6 +36,10 @@ class Config:
     queue_capacity: int = 4096
     interface: str = "auto"       # auto | wsgi | asgi
     lifespan: str = "auto"        # auto | on | off (ASGI only)
+    ws_max_size: int = 16 * 1024 * 1024
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    ws_per_message_deflate: bool = True
 
     def search_path(self, base: list[str]) -> list[str]:
         """sys.path for the workers: subserve's own location, the app dir and
@@ -61,4 +65,8 @@ class Config:
             "lifespan": self.lifespan,
             "client_timeout": self.client_timeout,
             "keep_alive": self.keepalive,
+            "ws_max_size": self.ws_max_size,
+            "ws_ping_interval": self.ws_ping_interval,
+            "ws_ping_timeout": self.ws_ping_timeout,
+            "ws_per_message_deflate": self.ws_per_message_deflate,
         }

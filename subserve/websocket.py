@@ -12,7 +12,14 @@ Choices made here:
 - A reader task reads frames as they come, answers pings, and queues whole
   messages for ``receive()``; the queue is bounded, so a client sending
   faster than the app receives is held back by TCP, not by our memory.
-  A message over ``MAX_MESSAGE`` bytes closes the connection with 1009.
+  A message over ``--ws-max-size`` bytes (after decompression) closes the
+  connection with 1009.
+- Every ``--ws-ping-interval`` seconds the server pings; no pong within
+  ``--ws-ping-timeout`` closes with 1011, as a dead peer would otherwise
+  hold the session until TCP gives up (uvicorn's and websockets' defaults).
+- permessage-deflate (RFC 7692) is accepted when the client offers it and
+  ``--ws-per-message-deflate`` is on, unless the app's accept sets
+  Sec-WebSocket-Extensions itself.
 - The app returning (or closing) before ``websocket.accept`` answers 403;
   an error before accept answers 500; after accept, 1011.
 - A graceful stop closes open WebSockets with 1001 (``HTTPServer.on_drain``;
@@ -23,17 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import RemoteProtocolError, generate_accept_token
 
 from subserve.aio_socket import ClientGone
 from subserve.asgi import _DONE, BLOCK, HTTPCycle, HTTPServer
 
-MAX_MESSAGE = 16 * 1024 * 1024
 INBOX = 16                # whole messages queued for receive()
 CLOSE_WAIT = 2.0          # seconds to wait for the client's close frame
 _FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -73,6 +82,8 @@ class WebSocketCycle(HTTPCycle):
         self.conn: Connection | None = None
         self.reader_task: asyncio.Task[None] | None = None
         self.write_lock = asyncio.Lock()  # the reader's pongs and the app's sends
+        self.pong: asyncio.Future[None] | None = None  # the pong our last ping awaits
+        self.pinger: asyncio.Task[None] | None = None
 
     async def run(self) -> tuple[bool, bytes]:
         """Run the app for the session; the connection always closes after."""
@@ -92,8 +103,9 @@ class WebSocketCycle(HTTPCycle):
                 await self._close(1000, "")
         finally:
             self.server.websockets.discard(self)
-            if self.reader_task is not None:
-                self.reader_task.cancel()
+            for task in (self.reader_task, self.pinger):
+                if task is not None:
+                    task.cancel()
         if self.server.access_log is not None:
             self._log_access()
         return False, b""
@@ -118,6 +130,7 @@ class WebSocketCycle(HTTPCycle):
         """The reader task: frames in, messages to the inbox, pings answered."""
         parts: list[Any] = []
         size = 0
+        max_size = self.server.ws.max_size
         try:
             while True:
                 data = await self._recv()
@@ -126,7 +139,7 @@ class WebSocketCycle(HTTPCycle):
                     if isinstance(event, Message):
                         parts.append(event.data)
                         size += len(event.data)
-                        if size > MAX_MESSAGE:
+                        if size > max_size:
                             await self._close(1009, "message too big")
                             return self._disconnected(1009, "message too big")
                         if event.message_finished:
@@ -134,6 +147,9 @@ class WebSocketCycle(HTTPCycle):
                             parts, size = [], 0
                     elif isinstance(event, Ping):
                         await self._write([self.conn.send(event.response())])
+                    elif isinstance(event, Pong):
+                        if self.pong is not None and not self.pong.done():
+                            self.pong.set_result(None)
                     elif isinstance(event, CloseConnection):
                         if self.conn.state is ConnectionState.REMOTE_CLOSING:
                             self.close_sent = True
@@ -194,17 +210,59 @@ class WebSocketCycle(HTTPCycle):
         subprotocol = message.get("subprotocol")
         if subprotocol:
             lines.append(b"Sec-WebSocket-Protocol: " + subprotocol.encode("latin-1") + b"\r\n")
-        for name, value in message.get("headers", ()):
+        headers = list(message.get("headers", ()))
+        for name, value in headers:
             lines.append(self.server.header_line(name, value)[1])
+        extensions: list[Extension] = []
+        if self.server.ws.per_message_deflate and not any(
+                bytes(name).lower() == b"sec-websocket-extensions" for name, _ in headers):
+            agreed = self._negotiate(extensions)
+            if agreed:
+                lines.append(b"Sec-WebSocket-Extensions: " + agreed + b"\r\n")
         lines.append(b"\r\n")
         self.accepted = True
         self.status = 101
-        self.conn = Connection(ConnectionType.SERVER, trailing_data=self.extra)
+        self.conn = Connection(ConnectionType.SERVER, extensions=extensions,
+                               trailing_data=self.extra)
         self.extra = b""
         await self._write([b"".join(lines)])
         self.reader_task = asyncio.create_task(self._read_frames())
+        if self.server.ws.ping_interval:
+            self.pinger = asyncio.create_task(self._ping_loop())
         if self.server.draining:
             self.shut_down()  # accepted after on_drain closed the others
+
+    def _negotiate(self, extensions: list[Extension]) -> bytes | None:
+        """Agree on permessage-deflate if offered; fills ``extensions``."""
+        offers = [offer.strip() for name, value in self.scope["headers"]
+                  if name == b"sec-websocket-extensions"
+                  for offer in value.decode("latin-1").split(",") if offer.strip()]
+        if not offers:
+            return None
+        deflate = PerMessageDeflate()
+        agreed = server_extensions_handshake(offers, [deflate])
+        if agreed:
+            extensions.append(deflate)
+        return agreed
+
+    async def _ping_loop(self) -> None:
+        """Ping every interval; a pong missing past the timeout closes with 1011."""
+        ws = self.server.ws
+        while True:
+            await asyncio.sleep(ws.ping_interval)
+            if self.close_sent or self.disconnect is not None:
+                return
+            self.pong = self.loop.create_future()
+            try:
+                await self._write([self.conn.send(Ping(payload=os.urandom(4)))])
+                await asyncio.wait_for(asyncio.shield(self.pong), ws.ping_timeout)
+            except TimeoutError:
+                self.server.error_log.info("WebSocket %s: no pong within %.1f s, closing",
+                                           self.scope["raw_path"], ws.ping_timeout)
+                await self._close(1011, "keepalive ping timeout")
+                return
+            except ClientGone:
+                return
 
     async def _close(self, code: int, reason: str) -> None:
         """Send our close frame; the reader sees the client's answer."""

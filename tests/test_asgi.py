@@ -468,16 +468,70 @@ def test_websocket_close_codes_and_rejection(asgi_server, tmp_path) -> None:
 
 
 @needs_websockets
-def test_websocket_too_big_message_closes_1009(asgi_server) -> None:
+def test_websocket_max_size_option_closes_1009(start_server) -> None:
     from websockets.exceptions import ConnectionClosed
 
-    from subserve.websocket import MAX_MESSAGE
-
-    with ws_client.connect(ws_url(asgi_server, "/ws"), max_size=None) as ws:
+    server = start_server("asgi_apps:app", "--workers", "1", "--ws-max-size", "1000")
+    with ws_client.connect(ws_url(server, "/ws"), max_size=None) as ws:
+        ws.send(b"x" * 1000)
+        assert ws.recv() == b"x" * 1000
         with pytest.raises(ConnectionClosed):
-            ws.send(b"x" * (MAX_MESSAGE + 1))
+            ws.send(b"x" * 1001)
             ws.recv()
         assert ws.close_code == 1009
+
+
+@needs_websockets
+def test_websocket_per_message_deflate(start_server) -> None:
+    server = start_server("asgi_apps:app", "--workers", "1")
+    text = "compressible " * 80_000  # ~1 MiB
+    with ws_client.connect(ws_url(server, "/ws"), max_size=None) as ws:
+        assert ws.response.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
+        ws.send(text)
+        assert ws.recv() == text
+    off = start_server("asgi_apps:app", "--workers", "1", "--no-ws-per-message-deflate")
+    with ws_client.connect(ws_url(off, "/ws")) as ws:
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        ws.send("plain")
+        assert ws.recv() == "plain"
+
+
+def _ws_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            assert chunk, "connection closed inside a frame"
+            data += chunk
+        return data
+
+    first, length = exactly(2)
+    assert length < 126  # control frames and the short messages used here
+    return first & 0x0F, exactly(length)
+
+
+@needs_websockets
+def test_websocket_server_pings_and_closes_a_silent_peer(start_server) -> None:
+    server = start_server("asgi_apps:app", "--workers", "1", "--ws-ping-interval", "0.2",
+                          "--ws-ping-timeout", "0.3")
+    with ws_client.connect(ws_url(server, "/ws")) as ws:  # answers pings by itself
+        time.sleep(1.2)
+        ws.send("still here")
+        assert ws.recv() == "still here"
+    with connect(server) as sock:  # a peer that never answers a ping
+        sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101")
+        opcode, payload = _ws_frame(sock)
+        assert opcode == 0x9 and len(payload) == 4  # the ping
+        opcode, payload = _ws_frame(sock)
+        assert opcode == 0x8 and int.from_bytes(payload[:2], "big") == 1011
+        assert b"ping timeout" in payload
 
 
 @needs_websockets
