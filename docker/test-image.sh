@@ -73,11 +73,15 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1 || ! docker image inspect "$BU
 fi
 docker/make-local-base.sh "$BASE" "$BUILDER_BASE"
 
-# 3. The wheels the build needs, from the host's package index.
-if ! ls docker/wheels/click-*.whl docker/wheels/setuptools-*.whl docker/wheels/wheel-*.whl >/dev/null 2>&1; then
-    echo "docker-test: building setuptools, wheel, click wheels into docker/wheels/"
-    "$PY" -m pip wheel -q -w docker/wheels 'setuptools>=70' wheel 'click>=8.1'
-fi
+# 3. The wheels the build needs, from the host's package index: the build
+# system's requirements and the project's dependencies, read from
+# pyproject.toml so that a new dependency cannot be forgotten here.
+REQS=$("$PY" -c 'import tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))
+print(" ".join(p["build-system"]["requires"] + ["wheel"] + p["project"]["dependencies"]))')
+echo "docker-test: wheels for $REQS into docker/wheels/"
+# shellcheck disable=SC2086 # one word per requirement, none has spaces
+"$PY" -m pip wheel -q -w docker/wheels $REQS
 
 # 4. The image. DOCKER_BUILDKIT=0: the Dockerfile needs no BuildKit feature,
 # and the classic builder is there with every engine and CLI.
