@@ -17,6 +17,7 @@ enum {
     SS_ERR_BAD_FD = -5007,
     SS_ERR_TOO_MANY = -5008,
     SS_ERR_STATE = -5009,
+    SS_ERR_BAD_GROUP = -5010,
 };
 
 #define SS_IS_ERRNO(code) ((code) < 0 && (code) > -4096)

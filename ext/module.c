@@ -50,6 +50,9 @@ static PyObject *ss_raise(PyObject *module, int code)
     case SS_ERR_NO_SUCH_QUEUE: PyErr_SetString(st->error, "no such queue"); break;
     case SS_ERR_NO_SUCH_ENGINE: PyErr_SetString(st->error, "no such engine"); break;
     case SS_ERR_NO_SUCH_POOL: PyErr_SetString(st->error, "no such pool"); break;
+    case SS_ERR_BAD_GROUP:
+        PyErr_SetString(PyExc_ValueError, "no such consumer group in this queue");
+        break;
     case SS_ERR_BAD_FD: PyErr_SetString(st->error, "the fd is not a connection this worker owns"); break;
     case SS_ERR_TOO_MANY: PyErr_SetString(st->error, "too many objects of this kind"); break;
     default: PyErr_Format(st->error, "engine error %d", code); break;
@@ -88,15 +91,17 @@ static PyObject *item_to_tuple(ss_item *it)
     return t;
 }
 
-static PyObject *py_queue_create(PyObject *module, PyObject *args)
+static PyObject *py_queue_create(PyObject *module, PyObject *args, PyObject *kwargs)
 {
+    static char *kwlist[] = {"capacity", "groups", NULL};
     Py_ssize_t capacity;
-    if (!PyArg_ParseTuple(args, "n:queue_create", &capacity))
+    int groups = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "n|i:queue_create", kwlist, &capacity, &groups))
         return NULL;
     if (capacity < 1)
         return PyErr_Format(PyExc_ValueError, "capacity must be >= 1");
     int64_t id;
-    int rc = ss_queue_create((size_t)capacity, &id);
+    int rc = ss_queue_create((size_t)capacity, groups, &id);
     return rc == SS_OK ? PyLong_FromLongLong(id) : ss_raise(module, rc);
 }
 
@@ -142,7 +147,8 @@ static PyObject *py_queue_put(PyObject *module, PyObject *args, PyObject *kwargs
     Py_RETURN_NONE;
 }
 
-static PyObject *queue_get_impl(PyObject *module, long long id, int block, int64_t timeout_ms)
+static PyObject *queue_get_impl(PyObject *module, long long id, int block, int64_t timeout_ms,
+                                int group)
 {
     ss_queue *q = ss_queue_acquire(id);
     if (q == NULL)
@@ -150,7 +156,7 @@ static PyObject *queue_get_impl(PyObject *module, long long id, int block, int64
     ss_item *it = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = ss_queue_get(q, &it, block, timeout_ms);
+    rc = ss_queue_get(q, &it, block, timeout_ms, group);
     Py_END_ALLOW_THREADS
     ss_queue_release(q);
     return rc == SS_OK ? item_to_tuple(it) : ss_raise(module, rc);
@@ -158,10 +164,11 @@ static PyObject *queue_get_impl(PyObject *module, long long id, int block, int64
 
 static PyObject *py_queue_get(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"qid", "timeout", NULL};
+    static char *kwlist[] = {"qid", "timeout", "group", NULL};
     long long id;
     PyObject *timeout = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "L|O:queue_get", kwlist, &id, &timeout))
+    int group = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "L|O$i:queue_get", kwlist, &id, &timeout, &group))
         return NULL;
     int64_t timeout_ms = -1;
     if (timeout != Py_None) {
@@ -170,15 +177,17 @@ static PyObject *py_queue_get(PyObject *module, PyObject *args, PyObject *kwargs
             return NULL;
         timeout_ms = secs <= 0 ? 0 : (int64_t)(secs * 1000.0);
     }
-    return queue_get_impl(module, id, 1, timeout_ms);
+    return queue_get_impl(module, id, 1, timeout_ms, group);
 }
 
-static PyObject *py_queue_get_nowait(PyObject *module, PyObject *arg)
+static PyObject *py_queue_get_nowait(PyObject *module, PyObject *args, PyObject *kwargs)
 {
+    static char *kwlist[] = {"qid", "group", NULL};
     long long id;
-    if (id_from_arg(arg, &id) < 0)
+    int group = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "L|$i:queue_get_nowait", kwlist, &id, &group))
         return NULL;
-    return queue_get_impl(module, id, 0, 0);
+    return queue_get_impl(module, id, 0, 0, group);
 }
 
 static PyObject *py_queue_len(PyObject *module, PyObject *arg)
@@ -484,13 +493,16 @@ static PyObject *py_pool_wait(PyObject *module, PyObject *args)
 /* ---- module ---- */
 
 static PyMethodDef methods[] = {
-    {"queue_create", py_queue_create, METH_VARARGS, "queue_create(capacity) -> qid"},
+    {"queue_create", (PyCFunction)(void (*)(void))py_queue_create, METH_VARARGS | METH_KEYWORDS,
+     "queue_create(capacity, groups=1) -> qid; groups: consumer groups (worker interpreters)"},
     {"queue_destroy", py_queue_destroy, METH_O, "queue_destroy(qid): close; waiters get QueueClosed"},
     {"queue_put", (PyCFunction)(void (*)(void))py_queue_put, METH_VARARGS | METH_KEYWORDS,
      "queue_put(qid, fd, flags, content_length, record, data, block=True)"},
     {"queue_get", (PyCFunction)(void (*)(void))py_queue_get, METH_VARARGS | METH_KEYWORDS,
-     "queue_get(qid, timeout=None) -> (fd, flags, content_length, record, data); GIL released"},
-    {"queue_get_nowait", py_queue_get_nowait, METH_O, "queue_get_nowait(qid) -> item or QueueEmpty"},
+     "queue_get(qid, timeout=None, *, group=0) -> (fd, flags, content_length, record, data); "
+     "GIL released"},
+    {"queue_get_nowait", (PyCFunction)(void (*)(void))py_queue_get_nowait,
+     METH_VARARGS | METH_KEYWORDS, "queue_get_nowait(qid, *, group=0) -> item or QueueEmpty"},
     {"queue_len", py_queue_len, METH_O, "queue_len(qid) -> int"},
     {"queue_wakeup_fd", py_queue_wakeup_fd, METH_O, "queue_wakeup_fd(qid) -> eventfd signalled on put"},
     {"send_all", (PyCFunction)(void (*)(void))py_send_all, METH_FASTCALL,

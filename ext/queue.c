@@ -1,5 +1,13 @@
-/* The request queue (see queue.h). A mutex and two condition variables: no
- * polling and no sleeping loops; waiters are woken exactly when state changes. */
+/* The request queue (see queue.h). A mutex and condition variables: no
+ * polling and no sleeping loops; waiters are woken exactly when state changes.
+ *
+ * Consumers come in groups (one per worker interpreter), each group waiting
+ * on a condition variable of its own. Threads of one interpreter share its
+ * GIL, so an item is best handed to a waiting thread of the interpreter with
+ * the fewest threads running, ideally none: waking a thread whose GIL is held
+ * by a sibling costs a GIL hand-off while another interpreter idles. The
+ * counts behind that choice are kept under the queue mutex; each thread's
+ * "am I running" lives in thread-local storage. */
 #include "queue.h"
 #include "errors.h"
 #include "registry.h"
@@ -15,10 +23,20 @@
 
 #define SS_MAX_QUEUES 256
 
+typedef struct {
+    pthread_cond_t not_empty;
+    int waiting;    /* threads blocked in get */
+    int woken;      /* of those, signalled and not yet back from the wait */
+    int running;    /* threads that took an item and have not come back */
+} group;
+
 struct ss_queue {
     pthread_mutex_t mu;
-    pthread_cond_t not_empty;
     pthread_cond_t not_full;
+    group *groups;
+    int ngroups;
+    int next_group;     /* where wake_one's search starts */
+    uint64_t serial;    /* tells this queue from a later one at the same address */
     ss_item *head, *tail;
     size_t len, capacity;
     int closed;
@@ -29,6 +47,11 @@ struct ss_queue {
 /* Process-wide: every interpreter's module instance sees the same queues. */
 static void *queue_slots[SS_MAX_QUEUES];
 static ss_registry registry = SS_REGISTRY(queue_slots);
+
+/* The group this thread counts as running in, and in which queue. */
+static _Thread_local uint64_t running_queue;
+static _Thread_local int running_group = -1;
+static uint64_t last_serial;
 
 ss_item *ss_item_new(int fd, unsigned flags, int64_t content_length,
                      const char *record, size_t record_len,
@@ -64,18 +87,30 @@ static void queue_free(ss_queue *q)
     if (q->wake_fd >= 0)
         close(q->wake_fd);
     pthread_mutex_destroy(&q->mu);
-    pthread_cond_destroy(&q->not_empty);
+    for (int g = 0; g < q->ngroups; g++)
+        pthread_cond_destroy(&q->groups[g].not_empty);
+    free(q->groups);
     pthread_cond_destroy(&q->not_full);
     free(q);
 }
 
-int ss_queue_create(size_t capacity, int64_t *id_out)
+int ss_queue_create(size_t capacity, int ngroups, int64_t *id_out)
 {
+    if (ngroups < 1 || ngroups > SS_QUEUE_MAX_GROUPS)
+        return SS_ERR_BAD_GROUP;
     ss_queue *q = calloc(1, sizeof(*q));
-    if (q == NULL)
+    group *groups = calloc((size_t)ngroups, sizeof(*groups));
+    if (q == NULL || groups == NULL) {
+        free(q);
+        free(groups);
         return SS_ERR_NOMEM;
+    }
+    q->groups = groups;
+    q->ngroups = ngroups;
+    q->serial = __atomic_add_fetch(&last_serial, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&q->mu, NULL);
-    ss_cond_init_monotonic(&q->not_empty);
+    for (int g = 0; g < ngroups; g++)
+        ss_cond_init_monotonic(&groups[g].not_empty);
     ss_cond_init_monotonic(&q->not_full);
     q->capacity = capacity ? capacity : 1;
     q->wake_fd = -1;
@@ -110,7 +145,8 @@ int ss_queue_destroy(int64_t id)
         return SS_ERR_NO_SUCH_QUEUE;
     pthread_mutex_lock(&q->mu);
     q->closed = 1;
-    pthread_cond_broadcast(&q->not_empty);
+    for (int g = 0; g < q->ngroups; g++)
+        pthread_cond_broadcast(&q->groups[g].not_empty);
     pthread_cond_broadcast(&q->not_full);
     pthread_mutex_unlock(&q->mu);
     ss_queue_release(q);
@@ -124,6 +160,34 @@ static void signal_wake_fd(ss_queue *q)
         /* A full counter (EAGAIN) still reads as readable: nothing is lost. */
         ssize_t r = write(q->wake_fd, &one, sizeof(one));
         (void)r;
+    }
+}
+
+/* With q->mu held: wake one waiting thread, of the group with the fewest
+ * threads running (counting those already woken, which are about to run).
+ * The search starts after the last group woken, so equally idle groups
+ * take turns. Nobody waiting unsignalled: nothing to do, a running thread
+ * will come back for the item. */
+static void wake_one(ss_queue *q)
+{
+    int best = -1, best_load = 0;
+    for (int i = 0; i < q->ngroups; i++) {
+        int g = (q->next_group + i) % q->ngroups;
+        group *gr = &q->groups[g];
+        if (gr->waiting <= gr->woken)
+            continue;
+        int load = gr->running + gr->woken;
+        if (best < 0 || load < best_load) {
+            best = g;
+            best_load = load;
+            if (load == 0)
+                break;   /* an idle interpreter: as good as it gets */
+        }
+    }
+    if (best >= 0) {
+        q->groups[best].woken++;
+        q->next_group = (best + 1) % q->ngroups;
+        pthread_cond_signal(&q->groups[best].not_empty);
     }
 }
 
@@ -150,29 +214,49 @@ int ss_queue_put(ss_queue *q, ss_item *item, int block)
     /* Event loops drain until empty, so only the empty -> non-empty edge
      * needs a wake-up; the write happens after unlocking. */
     int wake = q->len++ == 0 && q->wake_fd >= 0;
-    pthread_cond_signal(&q->not_empty);
+    wake_one(q);
     pthread_mutex_unlock(&q->mu);
     if (wake)
         signal_wake_fd(q);
     return SS_OK;
 }
 
-int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms)
+/* With q->mu held: block on gr until an item or the close comes (or the
+ * deadline passes: returns 0). */
+static int wait_for_item(ss_queue *q, group *gr, const struct timespec *deadline)
 {
+    gr->waiting++;
+    int timed_out = 0;
+    while (q->head == NULL && !q->closed && !timed_out) {
+        if (deadline == NULL)
+            pthread_cond_wait(&gr->not_empty, &q->mu);
+        else
+            timed_out = pthread_cond_timedwait(&gr->not_empty, &q->mu, deadline) == ETIMEDOUT;
+        /* Back from a wait: a signal meant for this group is spent (a
+         * spurious wake-up may spend a sibling's; wake_one after every take
+         * makes up for a signal that went missing that way). */
+        if (gr->woken > 0)
+            gr->woken--;
+    }
+    gr->waiting--;
+    return q->head != NULL || q->closed;
+}
+
+int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms, int grp)
+{
+    if (grp < 0 || grp >= q->ngroups)
+        return SS_ERR_BAD_GROUP;
     struct timespec deadline;
     if (block && timeout_ms >= 0)
         deadline = ss_deadline_after(timeout_ms);
+    group *gr = &q->groups[grp];
     pthread_mutex_lock(&q->mu);
-    while (q->head == NULL && !q->closed) {
-        if (!block) {
-            pthread_mutex_unlock(&q->mu);
-            return SS_ERR_QUEUE_EMPTY;
-        }
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&q->not_empty, &q->mu);
-        } else if (pthread_cond_timedwait(&q->not_empty, &q->mu, &deadline) == ETIMEDOUT) {
-            if (q->head != NULL)
-                break;
+    if (running_queue == q->serial && running_group >= 0) {
+        q->groups[running_group].running--;   /* done with the last item */
+        running_group = -1;
+    }
+    if (q->head == NULL && !q->closed) {
+        if (!block || !wait_for_item(q, gr, timeout_ms < 0 ? NULL : &deadline)) {
             pthread_mutex_unlock(&q->mu);
             return SS_ERR_QUEUE_EMPTY;
         }
@@ -186,6 +270,11 @@ int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms)
     if (q->head == NULL)
         q->tail = NULL;
     q->len--;
+    gr->running++;
+    running_queue = q->serial;
+    running_group = grp;
+    if (q->head != NULL)
+        wake_one(q);   /* more waiting: pass it on (also heals a lost signal) */
     pthread_cond_signal(&q->not_full);
     pthread_mutex_unlock(&q->mu);
     it->next = NULL;

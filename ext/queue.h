@@ -32,7 +32,10 @@ void ss_item_free(ss_item *item);
 static inline const char *ss_item_record(const ss_item *it) { return it->bytes; }
 static inline const char *ss_item_data(const ss_item *it) { return it->bytes + it->record_len; }
 
-int ss_queue_create(size_t capacity, int64_t *id_out);
+#define SS_QUEUE_MAX_GROUPS 1024
+
+/* ngroups: consumer groups (worker interpreters), 1 .. SS_QUEUE_MAX_GROUPS. */
+int ss_queue_create(size_t capacity, int ngroups, int64_t *id_out);
 /* Look up and take a reference; NULL when the id is unknown or destroyed. */
 ss_queue *ss_queue_acquire(int64_t id);
 void ss_queue_release(ss_queue *q);
@@ -43,8 +46,11 @@ int ss_queue_destroy(int64_t id);
 /* put takes ownership of item on success. block=0 returns SS_ERR_QUEUE_FULL. */
 int ss_queue_put(ss_queue *q, ss_item *item, int block);
 /* get: block=0 returns SS_ERR_QUEUE_EMPTY; timeout_ms < 0 waits for ever,
- * else returns SS_ERR_QUEUE_EMPTY when it expires. */
-int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms);
+ * else returns SS_ERR_QUEUE_EMPTY when it expires. group is the caller's
+ * consumer group (its interpreter): a put wakes a waiter of the group with
+ * the fewest threads running. A thread counts as running in its group from
+ * a successful get until its next get. */
+int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms, int group);
 size_t ss_queue_len(ss_queue *q);
 /* An eventfd for event loops to watch; created on first use, after which a
  * put into an empty queue signals it. A reader must drain the queue until

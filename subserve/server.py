@@ -96,7 +96,9 @@ class Server:
 
     def _start_engine(self, sockets: list) -> None:
         cfg = self.config
-        self.queue_id = _engine.queue_create(cfg.queue_capacity)
+        # one consumer group per interpreter: a put wakes a thread of the
+        # interpreter with the fewest threads running (the GIL they share)
+        self.queue_id = _engine.queue_create(cfg.queue_capacity, groups=cfg.workers)
         fds = [sock.detach() for sock in sockets]  # the engine owns them now
         self.engine_id = _engine.engine_create(
             fds,

@@ -47,21 +47,24 @@ def configure_logging(level: str, index: int) -> None:
     root.propagate = False
 
 
-def next_item(queue_id: int, on_idle: Callable[[], None]) -> tuple:
+def next_item(queue_id: int, group: int, on_idle: Callable[[], None]) -> tuple:
     """The next queue item; ``on_idle`` runs first if we are about to wait."""
     try:
-        return _engine.queue_get_nowait(queue_id)
+        return _engine.queue_get_nowait(queue_id, group=group)
     except _engine.QueueEmpty:
         on_idle()
-        return _engine.queue_get(queue_id)
+        return _engine.queue_get(queue_id, group=group)
 
 
 def serve(handler_factory: Callable[[], object], queue_id: int, engine_id: int,
-          on_idle: Callable[[], None]) -> None:
-    """Take connections from the queue until a stop item (fd -1) arrives."""
+          on_idle: Callable[[], None], group: int = 0) -> None:
+    """Take connections from the queue until a stop item (fd -1) arrives.
+
+    ``group`` is the interpreter's index: the queue's consumer group.
+    """
     handler = handler_factory()
     while True:
-        item = next_item(queue_id, on_idle)
+        item = next_item(queue_id, group, on_idle)
         if item[0] < 0:
             return
         while item is not None:
@@ -136,13 +139,13 @@ def serve_on_threads(make_handler: Callable[[], object], threads: int, index: in
                      queue_id: int, engine_id: int, on_idle: Callable[[], None]) -> None:
     """Serve on this (C-created) thread plus threads-1 threading.Threads."""
     extra = [
-        threading.Thread(target=serve, args=(make_handler, queue_id, engine_id, on_idle),
+        threading.Thread(target=serve, args=(make_handler, queue_id, engine_id, on_idle, index),
                          name=f"subserve-worker-{index}.{n}")
         for n in range(1, threads)
     ]
     for thread in extra:
         thread.start()
-    serve(make_handler, queue_id, engine_id, on_idle)
+    serve(make_handler, queue_id, engine_id, on_idle, index)
     for thread in extra:
         thread.join()
 

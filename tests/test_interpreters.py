@@ -80,14 +80,29 @@ def cpu_pair(url: str) -> list[dict]:
 
 def test_cpu_bound_requests_run_in_parallel_interpreters(start_server) -> None:
     server = start_server("basic:app", "--workers", "2")
+    first, second = parallel_cpu_pair(server.url)
+    # each started before the other ended: they ran at the same time, each
+    # under its own interpreter's GIL
+    assert first["start"] < second["end"], (first, second)
+    assert second["start"] < first["end"], (first, second)
+
+
+def test_with_threads_concurrent_requests_go_to_idle_interpreters(start_server) -> None:
+    """With --threads, two requests at once go to two interpreters, not to two
+    threads of one (which would share its GIL), every time."""
+    server = start_server("basic:app", "--workers", "2", "--threads", "4")
     for _ in range(CPU_ATTEMPTS):
         first, second = cpu_pair(server.url)
+        assert first["interp"] != second["interp"], (first, second)
+
+
+def parallel_cpu_pair(url: str) -> list[dict]:
+    """A pair of /cpu requests that two interpreters served (a few tries)."""
+    for _ in range(CPU_ATTEMPTS):
+        first, second = cpu_pair(url)
         if first["interp"] != second["interp"]:
             break
     else:
         raise AssertionError(f"{CPU_ATTEMPTS} pairs were each served by one interpreter")
     assert first["total"] == second["total"] > 0
-    # each started before the other ended: they ran at the same time, each
-    # under its own interpreter's GIL
-    assert first["start"] < second["end"], (first, second)
-    assert second["start"] < first["end"], (first, second)
+    return [first, second]

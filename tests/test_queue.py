@@ -156,9 +156,10 @@ def test_wakeup_fd_asked_for_after_a_put_is_readable() -> None:
         _engine.queue_destroy(qid)
 
 
-def test_many_producers_many_consumers_deliver_each_item_once() -> None:
+@pytest.mark.parametrize("groups", [1, 3])
+def test_many_producers_many_consumers_deliver_each_item_once(groups: int) -> None:
     producers, consumers, per_producer = 4, 4, 2000
-    qid = _engine.queue_create(16)  # small: producers block on a full queue too
+    qid = _engine.queue_create(16, groups=groups)  # small: producers block on a full queue too
     received: list[list[int]] = [[] for _ in range(consumers)]
 
     def produce(p: int) -> None:
@@ -167,7 +168,8 @@ def test_many_producers_many_consumers_deliver_each_item_once() -> None:
 
     def consume(c: int) -> None:
         while True:
-            fd, flags, clen, record, data = _engine.queue_get(qid, timeout=TIMEOUT)
+            fd, flags, clen, record, data = _engine.queue_get(qid, timeout=TIMEOUT,
+                                                              group=c % groups)
             if fd < 0:
                 return
             assert (flags, clen, record, data) == item(fd)[1:]
@@ -195,6 +197,38 @@ def test_many_producers_many_consumers_deliver_each_item_once() -> None:
         for p in range(producers):
             mine = [n for n in got if n // per_producer == p]
             assert mine == sorted(mine)
+
+
+def test_put_wakes_a_waiter_of_the_least_busy_group() -> None:
+    """Threads of one interpreter share a GIL: an item goes to a waiting thread
+    of the group with the fewest threads running, not to the longest waiter."""
+    qid = _engine.queue_create(8, groups=2)
+    got: dict[str, int] = {}
+
+    def wait_in(name: str, group: int) -> threading.Thread:
+        def run() -> None:
+            got[name] = _engine.queue_get(qid, timeout=TIMEOUT, group=group)[0]
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        time.sleep(0.2)  # blocked in the queue by now
+        return thread
+
+    try:
+        put(qid, 1)
+        assert _engine.queue_get_nowait(qid, group=0)[0] == 1  # group 0 now runs one thread
+        first = wait_in("group 0", 0)   # the longest waiter...
+        second = wait_in("group 1", 1)  # ...and one of an idle group
+        put(qid, 2)
+        second.join(TIMEOUT)
+        assert got == {"group 1": 2}
+        put(qid, 3)
+        first.join(TIMEOUT)
+        assert got == {"group 1": 2, "group 0": 3}
+        with pytest.raises(ValueError):
+            _engine.queue_get_nowait(qid, group=2)
+    finally:
+        _engine.queue_destroy(qid)
 
 
 # -- other interpreters --------------------------------------------------------
