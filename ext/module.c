@@ -155,9 +155,15 @@ static PyObject *queue_get_impl(PyObject *module, long long id, int block, int64
         return ss_raise(module, SS_ERR_NO_SUCH_QUEUE);
     ss_item *it = NULL;
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ss_queue_get(q, &it, block, timeout_ms, group);
-    Py_END_ALLOW_THREADS
+    if (block) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = ss_queue_get(q, &it, block, timeout_ms, group);
+        Py_END_ALLOW_THREADS
+    } else {
+        /* No wait, only the queue mutex: keeping the GIL spares the threads
+         * of this interpreter a hand-off per request. */
+        rc = ss_queue_get(q, &it, block, timeout_ms, group);
+    }
     ss_queue_release(q);
     return rc == SS_OK ? item_to_tuple(it) : ss_raise(module, rc);
 }
@@ -212,6 +218,21 @@ static PyObject *py_queue_wakeup_fd(PyObject *module, PyObject *arg)
 
 /* ---- socket output ---- */
 
+/* Advance iov[0..*n) past `sent` bytes; returns the new start. */
+static struct iovec *advance_iov(struct iovec *iov, int *n, size_t sent)
+{
+    while (*n > 0 && sent >= iov->iov_len) {
+        sent -= iov->iov_len;
+        iov++;
+        (*n)--;
+    }
+    if (*n > 0) {
+        iov->iov_base = (char *)iov->iov_base + sent;
+        iov->iov_len -= sent;
+    }
+    return iov;
+}
+
 /* Send every byte of iov[0..n), advancing past partial writes. */
 static int send_iov(int fd, struct iovec *iov, int n)
 {
@@ -224,15 +245,7 @@ static int send_iov(int fd, struct iovec *iov, int n)
             /* SO_SNDTIMEO expiring shows up as EAGAIN on a blocking socket. */
             return errno == EAGAIN ? -ETIMEDOUT : -errno;
         }
-        while (n > 0 && (size_t)sent >= iov->iov_len) {
-            sent -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + sent;
-            iov->iov_len -= (size_t)sent;
-        }
+        iov = advance_iov(iov, &n, (size_t)sent);
     }
     return SS_OK;
 }
@@ -257,9 +270,22 @@ static PyObject *py_send_all(PyObject *module, PyObject *const *args, Py_ssize_t
         iov[got].iov_base = views[got].buf;
         iov[got].iov_len = (size_t)views[got].len;
     }
-    Py_BEGIN_ALLOW_THREADS
-    rc = send_iov(fd, iov, (int)nbuf);
-    Py_END_ALLOW_THREADS
+    /* First what the socket takes at once, without releasing the GIL: the
+     * usual response fits, and a GIL hand-off to a sibling thread costs
+     * more than the send. The rest waits for the client with the GIL released. */
+    struct iovec *rest = iov;
+    int nrest = (int)nbuf;
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)nbuf};
+    ssize_t sent = nbuf ? sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+    if (sent >= 0)
+        rest = advance_iov(iov, &nrest, (size_t)sent);
+    else if (errno != EAGAIN && errno != EINTR)
+        rc = -errno;
+    if (rc == SS_OK && nrest > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = send_iov(fd, rest, nrest);
+        Py_END_ALLOW_THREADS
+    }
 done:
     for (Py_ssize_t i = 0; i < got; i++)
         PyBuffer_Release(&views[i]);
@@ -397,10 +423,9 @@ static PyObject *py_release(PyObject *module, PyObject *const *args, Py_ssize_t 
     if (PyObject_GetBuffer(args[3], &left, PyBUF_SIMPLE) < 0)
         return NULL;
     ss_item *next = NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ss_engine_release(id, fd, keep_alive, left.buf, (size_t)left.len, &next);
-    Py_END_ALLOW_THREADS
+    /* With the GIL held: nothing in here waits (a mutex, epoll_ctl, a parse),
+     * and releasing it would hand it to a sibling thread for every request. */
+    int rc = ss_engine_release(id, fd, keep_alive, left.buf, (size_t)left.len, &next);
     PyBuffer_Release(&left);
     if (rc != SS_OK)
         return ss_raise(module, rc);
