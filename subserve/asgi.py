@@ -24,6 +24,10 @@ Choices made here:
   is a no-op, and ``receive()`` then returns ``http.disconnect``.
 - An app error before the head went out answers 500 (400 for a malformed
   request body); after, the connection is closed to cut the response.
+- Response trailers (the ASGI "http.response.trailers" extension, advertised
+  in ``scope["extensions"]``): a response that announces them is chunked,
+  and they leave with its last chunk.  With a Content-Length, on HEAD or on
+  HTTP/1.0 there is nowhere to put them, and they are dropped.
 """
 
 from __future__ import annotations
@@ -82,8 +86,9 @@ _CACHE_MAX = 1024
 _DISCONNECT: Message = {"type": "http.disconnect"}
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 
-# Response states of a cycle.
-_IDLE, _STARTED, _HEAD_SENT, _DONE = range(4)
+# Response states of a cycle (_TRAILERS: the body ended, trailers are due).
+_IDLE, _STARTED, _HEAD_SENT, _TRAILERS, _DONE = range(5)
+_EXTENSIONS = {"http.response.trailers": {}}
 
 
 def _status_line(code: int) -> bytes:
@@ -221,6 +226,7 @@ def build_scope(template: Scope, flags: int, record: bytes, state: dict[str, Any
         "client": (parts[2].decode("latin-1"), int(rport)) if rport else None,
         "server": (parts[4].decode("latin-1"), int(sport)) if sport else None,
         "state": state.copy(),
+        "extensions": _EXTENSIONS,
     }
 
 
@@ -245,6 +251,7 @@ class HTTPCycle(LoopSocket):
     keep = False
     sent = 0
     started = 0.0
+    trailers = False       # the app announced http.response.trailers
 
     def __init__(self, server: HTTPServer, item: tuple[int, int, int, bytes, bytes]) -> None:
         fd, flags, content_length, record, data = item
@@ -279,7 +286,9 @@ class HTTPCycle(LoopSocket):
                                             self.scope["method"], self.scope["raw_path"])
             await self._answer_error(500)
         else:
-            if self.state != _DONE:
+            if self.state == _TRAILERS:
+                await self._send_trailers([])  # announced, never sent: end the body
+            elif self.state != _DONE:
                 if self.state == _IDLE:
                     self.server.error_log.error("the ASGI app returned without a response")
                 await self._answer_error(500)
@@ -445,6 +454,14 @@ class HTTPCycle(LoopSocket):
             if self.state != _IDLE:
                 raise RuntimeError("http.response.start sent twice")
             self._start(message)
+        elif kind == "http.response.trailers":
+            if self.state != _TRAILERS:
+                raise RuntimeError("http.response.trailers without trailers announced, "
+                                   "or before the body ended")
+            self.trailer_lines.extend(
+                self.server.header_line(name, value)[1] for name, value in message.get("headers", ()))
+            if not message.get("more_trailers", False):
+                await self._send_trailers(self.trailer_lines)
         else:
             raise ValueError(f"unexpected ASGI message type {kind!r} for an HTTP request")
 
@@ -472,6 +489,9 @@ class HTTPCycle(LoopSocket):
         self.block, self.length, self.close, self.own = entry
         self.status = status
         self.nobody = status < 200 or status in (204, 304) or self.scope["method"] == "HEAD"
+        if message.get("trailers", False):
+            self.trailers = True
+            self.trailer_lines: list[bytes] = []
         self.state = _STARTED
 
     def _header_block(self, headers: Any) -> tuple[bytes, int | None, bool, int]:
@@ -501,7 +521,7 @@ class HTTPCycle(LoopSocket):
         if self.gone:
             self._end(more)
             return []  # spec 2.3: a no-op once the client left
-        if self.state == _STARTED and not more and not self.nobody:
+        if self.state == _STARTED and not more and not self.nobody and not self.trailers:
             # the usual response, one body message: head and body leave together
             self.state = _HEAD_SENT
             length = self.length
@@ -517,14 +537,14 @@ class HTTPCycle(LoopSocket):
         if self.state == _STARTED:
             self.state = _HEAD_SENT
             length = self.length
-            if length is None and not more:
-                length = len(body)
+            if length is None and not more and not self.trailers:
+                length = len(body)  # trailers need the chunked framing instead
             bufs.append(self._head(length))
         if not self.nobody:
             if self.chunked:
                 if body:
                     bufs += (b"%x\r\n" % len(body), body, CRLF)
-                if not more:
+                if not more and not self.trailers:
                     bufs.append(LAST_CHUNK)
             elif body:
                 if self.length is not None:
@@ -536,8 +556,19 @@ class HTTPCycle(LoopSocket):
 
     def _end(self, more: bool) -> None:
         if not more:
+            if self.trailers:
+                self.state = _TRAILERS  # the last chunk goes with the trailers
+                return
             self.state = _DONE
             self._finish_waiters()
+
+    async def _send_trailers(self, lines: list[bytes]) -> None:
+        """End the response: the last chunk with the trailer fields (RFC 9112
+        7.1.2), which only a chunked body can carry; otherwise they are dropped."""
+        self.state = _DONE
+        self._finish_waiters()
+        if self.chunked and not self.gone:
+            await self._write([b"0\r\n", *lines, CRLF])
 
     def _head(self, length: int | None) -> bytes:
         """The response head; decides framing and keep-alive."""

@@ -248,6 +248,25 @@ def test_keep_alive_and_pipelining(asgi_server) -> None:
         assert read_response(sock)[2] == b"Hello, world!"
 
 
+def test_response_trailers(asgi_server) -> None:
+    with connect(asgi_server) as sock:
+        sock.sendall(b"GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n")
+        data = b""
+        while not data.endswith(b"\r\n\r\n") or b"0\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding: chunked" in head and b"Content-Length" not in head
+        assert body == b"4\r\ndata\r\n0\r\nx-checksum: abc\r\nx-count: 1\r\n\r\n"
+        sock.sendall(b"GET /trailers?skip HTTP/1.1\r\nHost: x\r\n\r\n")  # same connection
+        status, headers, body, rest = read_response(sock)
+        assert (status, body, rest) == (b"HTTP/1.1 200 OK", b"data", b"")
+    # HTTP/1.0 has no chunked framing to carry them: dropped
+    raw = raw_request(asgi_server.port, b"GET /trailers HTTP/1.0\r\n\r\n")
+    assert raw.endswith(b"\r\n\r\ndata") and b"x-checksum: abc" not in raw
+    assert httpx.get(asgi_server.url + "/scope").json()["extensions"] == {
+        "http.response.trailers": {}}
+
+
 def test_app_errors(asgi_server) -> None:
     with connect(asgi_server) as sock:
         sock.sendall(b"GET /error HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -84,6 +84,15 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"partial", "more_body": True})
         raise RuntimeError("boom after the response started")
+    elif path == "/trailers":
+        # ?skip: announce trailers and never send them
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"trailer", b"x-checksum, x-count")]})
+        await send({"type": "http.response.body", "body": b"data"})
+        if scope["query_string"] != b"skip":
+            await send({"type": "http.response.trailers", "more_trailers": True,
+                        "headers": [(b"x-checksum", b"abc")]})
+            await send({"type": "http.response.trailers", "headers": [(b"x-count", b"1")]})
     elif path == "/disconnect":
         await _read_body(receive)
         message = await receive()  # returns once the client goes away
