@@ -41,6 +41,13 @@ class RunInfo:
 # Machine and versions
 
 
+def _autogroup() -> str:
+    try:
+        return "on" if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1" else "off"
+    except OSError:
+        return "unknown"
+
+
 def machine_info(venv: Path) -> dict[str, str]:
     cpu_model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -54,6 +61,7 @@ def machine_info(venv: Path) -> dict[str, str]:
         "kernel": platform.release(),
         "memory": f"{int(mem_kib.group(1)) / 1024 / 1024:.1f} GiB" if mem_kib else "unknown",
         "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "autogroup": _autogroup(),
         "wrk": _wrk_version(),
         "apache": _apache_version(),
         **_venv_versions(venv),
@@ -142,7 +150,13 @@ def _header(info: RunInfo) -> list[str]:
         f"- Load: `{m['wrk']}`, `wrk -t{s.threads} -c{s.connections} -d{s.duration}s --latency URL`, "
         f"{s.repeat} run(s) after a {s.warmup} s warm-up, against one fresh server per row. "
         f"req/s is the median run's, p50/p99 its latencies; ± is (max-min)/median over the runs. "
-        f"wrk shares the machine's {m['nproc']} cores with the server.",
+        f"wrk shares the machine's {m['nproc']} cores with the server. "
+        f"Each server runs in a session of its own; with the scheduler's autogroups "
+        f"{m.get('autogroup', 'unknown')}, "
+        + ("the server's whole process tree and wrk get equal CPU shares when both are busy, "
+           "whatever their thread counts (with autogroups off, or in wrk's session, every "
+           "thread competes alike and servers with more threads take more of the CPU)."
+           if m.get("autogroup") == "on" else "every thread competes alike."),
         f"- Workers: {', '.join(map(str, info.workers))}: interpreters for subserve, processes "
         f"for the others; thread-pooled WSGI servers (subserve, gunicorn gthread, granian's "
         f"blocking threads, mod_wsgi) get {info.threads} threads per worker. "
