@@ -46,10 +46,21 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
     return bytes(out)
 
 
-def exchange(port: int, payload: bytes, rng: random.Random) -> bytes:
+def exchange(port: int, payload: bytes, rng: random.Random, *, after_one: bool = False) -> bytes:
     """Send payload (maybe pipelined twice, maybe hanging up early); return the
-    status code of the first answer (b"" when there was none)."""
+    status code of the first answer to it (b"" when there was none).
+
+    ``after_one``: first a good request and its whole answer, so that the
+    payload arrives on a connection the worker keeps between requests.
+    """
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        if after_one:
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"Hello, world!"):
+                chunk = sock.recv(65536)
+                assert chunk, "closed before answering a good request"
+                answer += chunk
         sock.sendall(payload * rng.choice((1, 1, 2)))
         if rng.random() < 0.2:
             return b""  # disconnect without reading: the server must cope
@@ -77,3 +88,24 @@ def test_mutated_requests_never_hang_or_crash_the_server(start_server, workers: 
     assert server.proc.poll() is None
     assert server.stop() == 0
     assert "Fatal Python error" not in server.log() and "Segmentation" not in server.log()
+
+
+def test_mutated_requests_on_kept_asgi_connections(start_server) -> None:
+    """The same fuzz against ASGI, each payload sent on a connection the loop
+    keeps after a good request (asgi_connections), not through the engine."""
+    server = start_server("asgi_apps:app", "--workers", "2", "--no-access-log",
+                          "--header-timeout", "2")
+    rng = random.Random(20261123)
+    statuses = Counter()
+    for i in range(300):
+        payload = mutate(rng, rng.choice(SEED_REQUESTS)) if i % 10 else rng.randbytes(rng.randint(1, 300))
+        statuses[exchange(server.port, payload, rng, after_one=True)] += 1
+    assert statuses[b"200"] > 0 and statuses[b"400"] > 10, statuses
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/hello").text == "Hello, world!"
+        assert client.post("/echo", content=b"still here").content == b"still here"
+    assert server.proc.poll() is None
+    assert server.stop() == 0
+    # the app's own errors (it asserts on a bad body) are logged; ours must not be
+    for ours in ("internal error", "Exception in callback"):  # a serve task's, a reader callback's
+        assert ours not in server.log(), server.log()
