@@ -36,6 +36,7 @@ struct ss_queue {
     group *groups;
     int ngroups;
     int next_group;     /* where wake_one's search starts */
+    int woken;          /* signalled waiters of every group, not yet back */
     uint64_t serial;    /* tells this queue from a later one at the same address */
     ss_item *head, *tail;
     size_t len, capacity;
@@ -163,13 +164,16 @@ static void signal_wake_fd(ss_queue *q)
     }
 }
 
-/* With q->mu held: wake one waiting thread, of the group with the fewest
- * threads running (counting those already woken, which are about to run).
- * The search starts after the last group woken, so equally idle groups
- * take turns. Nobody waiting unsignalled: nothing to do, a running thread
- * will come back for the item. */
+/* With q->mu held: if the queue holds more items than there are woken
+ * waiters on their way to take them, wake one more waiting thread, of the
+ * group with the fewest threads running (counting those already woken,
+ * which are about to run). The search starts after the last group woken,
+ * so equally idle groups take turns. Nobody waiting unsignalled: nothing
+ * to do, a running thread will come back for the item. */
 static void wake_one(ss_queue *q)
 {
+    if (q->len <= (size_t)q->woken)
+        return;
     int best = -1, best_load = 0;
     for (int i = 0; i < q->ngroups; i++) {
         int g = (q->next_group + i) % q->ngroups;
@@ -186,6 +190,7 @@ static void wake_one(ss_queue *q)
     }
     if (best >= 0) {
         q->groups[best].woken++;
+        q->woken++;
         q->next_group = (best + 1) % q->ngroups;
         pthread_cond_signal(&q->groups[best].not_empty);
     }
@@ -235,8 +240,10 @@ static int wait_for_item(ss_queue *q, group *gr, const struct timespec *deadline
         /* Back from a wait: a signal meant for this group is spent (a
          * spurious wake-up may spend a sibling's; wake_one after every take
          * makes up for a signal that went missing that way). */
-        if (gr->woken > 0)
+        if (gr->woken > 0) {
             gr->woken--;
+            q->woken--;
+        }
     }
     gr->waiting--;
     return q->head != NULL || q->closed;
@@ -273,8 +280,7 @@ int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms, int 
     gr->running++;
     running_queue = q->serial;
     running_group = grp;
-    if (q->head != NULL)
-        wake_one(q);   /* more waiting: pass it on (also heals a lost signal) */
+    wake_one(q);   /* items left over for nobody woken: pass it on (heals a lost signal) */
     pthread_cond_signal(&q->not_full);
     pthread_mutex_unlock(&q->mu);
     it->next = NULL;
