@@ -26,6 +26,7 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
+# Defaults are Config's own, so the CLI and a Config built in code agree.
 @click.command(context_settings={"auto_envvar_prefix": "SUBSERVE", "show_default": True})
 # click derives automatic variables from parameter names (binds, fds, keepalive)
 # and gives arguments none, so SUBSERVE_APP, SUBSERVE_BIND, SUBSERVE_FD and
@@ -36,32 +37,32 @@ def configure_logging(level: str) -> None:
 @click.option("--fd", "fds", multiple=True, type=int, envvar="SUBSERVE_FD", help="An inherited listening socket fd; repeatable.")
 @click.option("--workers", "-w", type=click.IntRange(1, 1024), default=lambda: os.cpu_count() or 1,
               show_default="CPU count", help="Worker interpreters (each with its own GIL).")
-@click.option("--threads", type=click.IntRange(1, 256), default=1, help="Threads per interpreter.")
-@click.option("--interface", type=click.Choice(["auto", "wsgi", "asgi"]), default="auto",
+@click.option("--threads", type=click.IntRange(1, 256), default=Config.threads, help="Threads per interpreter.")
+@click.option("--interface", type=click.Choice(["auto", "wsgi", "asgi"]), default=Config.interface,
               help="The app's interface; auto tells an async callable (ASGI) from WSGI.")
-@click.option("--lifespan", type=click.Choice(["auto", "on", "off"]), default="auto",
+@click.option("--lifespan", type=click.Choice(["auto", "on", "off"]), default=Config.lifespan,
               help="ASGI lifespan events; auto runs them if the app supports them.")
 @click.option("--factory", is_flag=True, help="APP names a factory: call it to get the app.")
-@click.option("--app-dir", default=".", help="Directory put first on the workers' sys.path.")
-@click.option("--keep-alive", "keepalive", type=float, envvar="SUBSERVE_KEEP_ALIVE", default=5.0, help="Idle seconds before a keep-alive connection is closed.")
-@click.option("--header-timeout", type=float, default=10.0, help="Seconds a request head may take to arrive.")
-@click.option("--client-timeout", type=float, default=60.0, help="Seconds a worker waits on a stalled client read or write.")
-@click.option("--graceful-timeout", type=float, default=30.0, help="Seconds to finish in-flight requests on SIGTERM.")
-@click.option("--backlog", type=click.IntRange(1), default=2048, help="listen() backlog.")
-@click.option("--root-path", default="", help="SCRIPT_NAME prefix the app is mounted under.")
-@click.option("--access-log/--no-access-log", default=True, help="One log line per request.")
-@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="info")
-@click.option("--ws-max-size", type=click.IntRange(1), default=16 * 1024 * 1024,
+@click.option("--app-dir", default=Config.app_dir, help="Directory put first on the workers' sys.path.")
+@click.option("--keep-alive", "keepalive", type=float, envvar="SUBSERVE_KEEP_ALIVE", default=Config.keepalive, help="Idle seconds before a keep-alive connection is closed.")
+@click.option("--header-timeout", type=float, default=Config.header_timeout, help="Seconds a request head may take to arrive.")
+@click.option("--client-timeout", type=float, default=Config.client_timeout, help="Seconds a worker waits on a stalled client read or write.")
+@click.option("--graceful-timeout", type=float, default=Config.graceful_timeout, help="Seconds to finish in-flight requests on SIGTERM.")
+@click.option("--backlog", type=click.IntRange(1), default=Config.backlog, help="listen() backlog.")
+@click.option("--root-path", default=Config.root_path, help="SCRIPT_NAME prefix the app is mounted under.")
+@click.option("--access-log/--no-access-log", default=Config.access_log, help="One log line per request.")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default=Config.log_level)
+@click.option("--ws-max-size", type=click.IntRange(1), default=Config.ws_max_size,
               help="Largest WebSocket message in bytes; bigger ones close with 1009.")
-@click.option("--ws-ping-interval", type=click.FloatRange(0), default=20.0,
+@click.option("--ws-ping-interval", type=click.FloatRange(0), default=Config.ws_ping_interval,
               help="Seconds between server pings on a WebSocket; 0 turns pings off.")
-@click.option("--ws-ping-timeout", type=click.FloatRange(0, min_open=True), default=20.0,
+@click.option("--ws-ping-timeout", type=click.FloatRange(0, min_open=True), default=Config.ws_ping_timeout,
               help="Seconds a ping's pong may take before the WebSocket closes with 1011.")
-@click.option("--ws-per-message-deflate/--no-ws-per-message-deflate", default=True,
+@click.option("--ws-per-message-deflate/--no-ws-per-message-deflate", default=Config.ws_per_message_deflate,
               help="Accept permessage-deflate compression when a WebSocket client offers it.")
-@click.option("--limit-request-line", type=click.IntRange(16, 65536), default=8190)
-@click.option("--limit-request-fields", type=click.IntRange(1, 256), default=100)
-@click.option("--limit-request-field-size", type=click.IntRange(16, 65536), default=8190)
+@click.option("--limit-request-line", type=click.IntRange(16, 65536), default=Config.limit_request_line)
+@click.option("--limit-request-fields", type=click.IntRange(1, 256), default=Config.limit_request_fields)
+@click.option("--limit-request-field-size", type=click.IntRange(16, 65536), default=Config.limit_request_field_size)
 @click.version_option(package_name="subserve")
 def main(app: str, binds: tuple[str, ...], **options: object) -> None:
     """Serve the WSGI or ASGI app APP (module:attribute) from a pool of OWN_GIL subinterpreters."""
