@@ -20,7 +20,11 @@ import socket
 import time
 import types
 
-from subserve import asgi, asgi_connections, record
+from subserve.asgi import connections as asgi_connections
+from subserve.asgi import cycle as asgi
+from subserve.handoff import item as record
+from tests.helpers.items import build_record
+from tests.helpers.settings import worker_settings
 
 HELLO_HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"13")]
 
@@ -51,13 +55,14 @@ async def run(app_name: str, n: int, profile: bool) -> float:
     app, method, body = APPS[app_name]
     drain_fd = os.eventfd(0)  # never signalled: no graceful stop here
     asgi._engine = asgi_connections._engine = _stub_engine(drain_fd)
-    server = asgi.HTTPServer(app, engine_id=0, error_log=asgi.logging.getLogger("bench"))
+    server = asgi.HTTPServer(app, worker_settings(), access_log=None,
+                             error_log=asgi.logging.getLogger("bench"), state={})
     conns = asgi_connections.Connections(server)
     a, b = socket.socketpair()
     headers = [(b"host", b"localhost:8000"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]
     if body:
         headers.append((b"content-length", b"%d" % len(body)))
-    head = record.build(method, b"/", ("127.0.0.1", 40000), ("127.0.0.1", 8000), headers)
+    head = build_record(method, b"/", ("127.0.0.1", 40000), ("127.0.0.1", 8000), headers)
     flags = record.HTTP11 | record.KEEP_ALIVE
     item = (a.fileno(), flags, len(body) if body else -1, head, body)
     recv = b.recv

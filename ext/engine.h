@@ -12,6 +12,11 @@
 #include "http_parse.h"
 #include "queue.h"
 
+/* Default timeouts in seconds, exported as _engine.DEFAULT_*. */
+#define SS_DEFAULT_KEEPALIVE 5.0
+#define SS_DEFAULT_HEADER_TIMEOUT 10.0
+#define SS_DEFAULT_CLIENT_TIMEOUT 60.0
+
 typedef struct {
     int64_t queue_id;
     int64_t keepalive_ms;       /* idle time between requests */

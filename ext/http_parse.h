@@ -11,6 +11,13 @@
 
 #define SS_MAX_FIELDS_CAP 256
 
+/* Default request-head limits (gunicorn's), exported as _engine.DEFAULT_*:
+ * the one place they are written. */
+#define SS_DEFAULT_MAX_LINE 8190
+#define SS_DEFAULT_MAX_HEAD 65536
+#define SS_DEFAULT_MAX_FIELDS 100
+#define SS_DEFAULT_MAX_FIELD 8190
+
 /* Framing flags, shared with the queue item (docs/internals.md). */
 enum {
     SS_F_KEEP_ALIVE = 1,

@@ -65,7 +65,8 @@ PyObject *ss_py_parse_head(PyObject *module, PyObject *args, PyObject *kwargs)
     static char *const kwlist[] = {"data", "max_line", "max_head", "max_fields", "max_field", NULL};
     (void)module; /* no module state needed */
     Py_buffer data;
-    Py_ssize_t max_line = 8190, max_head = 65536, max_fields = 100, max_field = 8190;
+    Py_ssize_t max_line = SS_DEFAULT_MAX_LINE, max_head = SS_DEFAULT_MAX_HEAD,
+               max_fields = SS_DEFAULT_MAX_FIELDS, max_field = SS_DEFAULT_MAX_FIELD;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$nnnn:parse_head", kwlist, &data,
                                      &max_line, &max_head, &max_fields, &max_field))
         return NULL;

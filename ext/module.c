@@ -325,8 +325,10 @@ static PyObject *py_engine_create(PyObject *module, PyObject *args, PyObject *kw
                              "max_field", NULL};
     PyObject *fd_list;
     long long qid;
-    double keepalive = 5.0, header_timeout = 10.0, client_timeout = 60.0;
-    Py_ssize_t max_line = 8190, max_head = 65536, max_fields = 100, max_field = 8190;
+    double keepalive = SS_DEFAULT_KEEPALIVE, header_timeout = SS_DEFAULT_HEADER_TIMEOUT,
+           client_timeout = SS_DEFAULT_CLIENT_TIMEOUT;
+    Py_ssize_t max_line = SS_DEFAULT_MAX_LINE, max_head = SS_DEFAULT_MAX_HEAD,
+               max_fields = SS_DEFAULT_MAX_FIELDS, max_field = SS_DEFAULT_MAX_FIELD;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|dddnnnn:engine_create", kwlist,
                                      &fd_list, &qid, &keepalive, &header_timeout,
                                      &client_timeout, &max_line, &max_head, &max_fields,
@@ -533,8 +535,8 @@ static PyMethodDef methods[] = {
     {"send_all", (PyCFunction)(void (*)(void))py_send_all, METH_FASTCALL,
      "send_all(fd, *buffers): gather-send everything; GIL released"},
     {"engine_create", (PyCFunction)(void (*)(void))py_engine_create, METH_VARARGS | METH_KEYWORDS,
-     "engine_create(listen_fds, queue_id, keepalive=5, header_timeout=10, client_timeout=60, "
-     "max_line=8190, max_head=65536, max_fields=100, max_field=8190) -> eid"},
+     "engine_create(listen_fds, queue_id, keepalive=DEFAULT_KEEPALIVE, ...) -> eid; "
+     "every limit defaults to its DEFAULT_* constant"},
     {"engine_start", py_engine_start, METH_O, "engine_start(eid): start the I/O thread"},
     {"engine_drain", py_engine_drain, METH_O, "engine_drain(eid): close listeners and idle connections"},
     {"engine_wait_idle", py_engine_wait_idle, METH_VARARGS,
@@ -565,6 +567,46 @@ static int add_exception(PyObject *module, PyObject **slot, const char *name, Py
     return PyModule_AddObjectRef(module, strrchr(name, '.') + 1, *slot);
 }
 
+/* The address of a static of this shared object: the same in every
+ * interpreter that loaded this very copy of it, different for another copy
+ * (whose registries would not see main's queues and engines). */
+static const char image_marker;
+
+static int add_float(PyObject *module, const char *name, double value)
+{
+    PyObject *f = PyFloat_FromDouble(value);
+    int rc = f == NULL ? -1 : PyModule_AddObjectRef(module, name, f);
+    Py_XDECREF(f);
+    return rc;
+}
+
+/* The contract's numbers, so that Python reads them instead of copying them:
+ * queue-item flags, the stop item's fd, worker states, default limits. */
+static int add_constants(PyObject *module)
+{
+    static const struct { const char *name; long value; } ints[] = {
+        {"F_KEEP_ALIVE", SS_F_KEEP_ALIVE}, {"F_CHUNKED", SS_F_CHUNKED},
+        {"F_EXPECT_CONTINUE", SS_F_EXPECT_CONTINUE}, {"F_UPGRADE", SS_F_UPGRADE},
+        {"F_HTTP11", SS_F_HTTP11}, {"STOP_FD", SS_STOP_FD},
+        {"WORKER_STARTING", SS_WORKER_STARTING}, {"WORKER_READY", SS_WORKER_READY},
+        {"WORKER_FAILED", SS_WORKER_FAILED}, {"WORKER_EXITED", SS_WORKER_EXITED},
+        {"DEFAULT_MAX_LINE", SS_DEFAULT_MAX_LINE}, {"DEFAULT_MAX_HEAD", SS_DEFAULT_MAX_HEAD},
+        {"DEFAULT_MAX_FIELDS", SS_DEFAULT_MAX_FIELDS}, {"DEFAULT_MAX_FIELD", SS_DEFAULT_MAX_FIELD},
+        {"MAX_FIELDS_CAP", SS_MAX_FIELDS_CAP},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        if (PyModule_AddIntConstant(module, ints[i].name, ints[i].value) < 0)
+            return -1;
+    PyObject *image = PyLong_FromVoidPtr((void *)&image_marker);
+    int rc = image == NULL ? -1 : PyModule_AddObjectRef(module, "IMAGE_ID", image);
+    Py_XDECREF(image);
+    if (rc < 0 || add_float(module, "DEFAULT_KEEPALIVE", SS_DEFAULT_KEEPALIVE) < 0
+        || add_float(module, "DEFAULT_HEADER_TIMEOUT", SS_DEFAULT_HEADER_TIMEOUT) < 0
+        || add_float(module, "DEFAULT_CLIENT_TIMEOUT", SS_DEFAULT_CLIENT_TIMEOUT) < 0)
+        return -1;
+    return 0;
+}
+
 static int module_exec(PyObject *module)
 {
     module_state *st = get_state(module);
@@ -573,10 +615,7 @@ static int module_exec(PyObject *module)
         || add_exception(module, &st->queue_empty, "subserve._engine.QueueEmpty", st->error) < 0
         || add_exception(module, &st->queue_full, "subserve._engine.QueueFull", st->error) < 0)
         return -1;
-    return PyModule_AddIntConstant(module, "WORKER_STARTING", SS_WORKER_STARTING) < 0
-        || PyModule_AddIntConstant(module, "WORKER_READY", SS_WORKER_READY) < 0
-        || PyModule_AddIntConstant(module, "WORKER_FAILED", SS_WORKER_FAILED) < 0
-        || PyModule_AddIntConstant(module, "WORKER_EXITED", SS_WORKER_EXITED) < 0 ? -1 : 0;
+    return add_constants(module);
 }
 
 static int module_traverse(PyObject *module, visitproc visit, void *arg)

@@ -13,13 +13,16 @@
 
 typedef struct ss_item {
     struct ss_item *next;
-    int fd;                 /* -1: a stop sentinel */
+    int fd;                 /* SS_STOP_FD: a stop sentinel */
     unsigned flags;
     int64_t content_length;
     size_t record_len;
     size_t data_len;
     char bytes[];           /* record, then data */
 } ss_item;
+
+/* The fd of a stop item: the worker thread that takes it ends. */
+#define SS_STOP_FD (-1)
 
 typedef struct ss_queue ss_queue;
 

@@ -6,24 +6,15 @@ every option may also come from a SUBSERVE_<OPTION> environment variable.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 import click
 
+from subserve import _engine, log
 from subserve.config import Config
 
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("[%(asctime)s] [main] [%(levelname)s] %(message)s"))
-    root = logging.getLogger("subserve")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
 
 
 # Defaults are Config's own, so the CLI and a Config built in code agree.
@@ -61,13 +52,14 @@ def configure_logging(level: str) -> None:
 @click.option("--ws-per-message-deflate/--no-ws-per-message-deflate", default=Config.ws_per_message_deflate,
               help="Accept permessage-deflate compression when a WebSocket client offers it.")
 @click.option("--limit-request-line", type=click.IntRange(16, 65536), default=Config.limit_request_line)
-@click.option("--limit-request-fields", type=click.IntRange(1, 256), default=Config.limit_request_fields)
+@click.option("--limit-request-fields", type=click.IntRange(1, _engine.MAX_FIELDS_CAP),
+              default=Config.limit_request_fields)
 @click.option("--limit-request-field-size", type=click.IntRange(16, 65536), default=Config.limit_request_field_size)
 @click.version_option(package_name="subserve")
 def main(app: str, binds: tuple[str, ...], **options: object) -> None:
     """Serve the WSGI or ASGI app APP (module:attribute) from a pool of OWN_GIL subinterpreters."""
     config = Config(app=app, binds=binds or (() if options["fds"] else ("127.0.0.1:8000",)), **options)
-    configure_logging(config.log_level)
-    from subserve.server import Server
+    log.configure(config.log_level, "main")
+    from subserve.supervisor.server import Server
 
     sys.exit(Server(config).run())

@@ -16,13 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import raw_request
+from helpers.items import build_record
 
-from subserve import record
-from subserve.aio_socket import _advance
-from subserve.asgi import build_scope
-from subserve.body import BodyDecoder
-from subserve.interface import ASGI2, ASGI3, WSGI, as_asgi3, detect
-from subserve.wsgi_input import BadBody
+from subserve.asgi.cycle import build_scope
+from subserve.asgi.loopsocket import _advance
+from subserve.errors import BadBody
+from subserve.handoff import item as record
+from subserve.http.body import BodyDecoder
+from subserve.worker.interface import ASGI2, ASGI3, WSGI, as_asgi3, detect
 
 try:
     import starlette  # noqa: F401
@@ -46,7 +47,7 @@ TEMPLATE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
 
 
 def test_build_scope_fields() -> None:
-    head = record.build(b"GET", b"/caf%C3%A9/a%2Fb?x=1&y=%20", ("10.0.0.1", 5555),
+    head = build_record(b"GET", b"/caf%C3%A9/a%2Fb?x=1&y=%20", ("10.0.0.1", 5555),
                         ("127.0.0.1", 8000),
                         [(b"Host", b"h"), (b"X-A", b"1"), (b"x-a", b"2")])
     state = {"k": "v"}
@@ -63,7 +64,7 @@ def test_build_scope_fields() -> None:
 
 
 def test_build_scope_unix_socket_and_http10() -> None:
-    head = record.build(b"POST", b"/p", ("", ""), ("/tmp/s.sock", ""))
+    head = build_record(b"POST", b"/p", ("", ""), ("/tmp/s.sock", ""))
     scope = build_scope(TEMPLATE, 0, head, {})
     assert scope["client"] is None and scope["server"] is None
     assert scope["http_version"] == "1.0"
@@ -71,7 +72,7 @@ def test_build_scope_unix_socket_and_http10() -> None:
 
 def test_body_decoder_chunked_incremental() -> None:
     wire = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\nGET / HTTP/1.1\r\n"
-    dec = BodyDecoder(record.CHUNKED, -1)
+    dec = BodyDecoder(True, -1)
     got = []
     for i in range(len(wire)):  # one byte at a time: every state boundary
         dec.feed(wire[i:i + 1])
@@ -81,14 +82,14 @@ def test_body_decoder_chunked_incremental() -> None:
 
 
 def test_body_decoder_length_and_errors() -> None:
-    dec = BodyDecoder(0, 5, b"abc")
+    dec = BodyDecoder(False, 5, b"abc")
     assert dec.read(100) == b"abc" and not dec.done and dec.remaining_hint() == 2
     dec.feed(b"deNEXT")
     assert dec.read(100) == b"de" and dec.done and dec.leftover() == b"NEXT"
     with pytest.raises(BadBody):
-        BodyDecoder(record.CHUNKED, -1, b"zz\r\n").read(10)
+        BodyDecoder(True, -1, b"zz\r\n").read(10)
     with pytest.raises(BadBody):
-        BodyDecoder(record.CHUNKED, -1, b"2\r\nabXX").read(10)
+        BodyDecoder(True, -1, b"2\r\nabXX").read(10)
 
 
 def test_advance_partial_writes() -> None:

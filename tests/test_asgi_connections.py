@@ -16,9 +16,14 @@ import time
 import types
 
 import pytest
+from helpers.items import build_record
+from helpers.settings import worker_settings
 from test_asgi import connect, read_response
 
-from subserve import _engine, asgi, asgi_connections, record
+from subserve import _engine
+from subserve.asgi import connections as asgi_connections
+from subserve.asgi import cycle as asgi
+from subserve.handoff import item as record
 
 GET = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -44,7 +49,7 @@ class FakeEngine:
         if not isinstance(parsed, tuple):
             return None  # partial or bad: the real engine would take it over
         head_len, method, target, _minor, flags, length, fields = parsed
-        head = record.build(method, target, ("127.0.0.1", 1), ("127.0.0.1", 2), fields)
+        head = build_record(method, target, ("127.0.0.1", 1), ("127.0.0.1", 2), fields)
         return (fd, flags, length, head, leftover[head_len:])
 
     def draining(self, eid: int) -> bool:
@@ -66,7 +71,7 @@ def fake(monkeypatch):
 
 
 def first_item(fd: int) -> tuple[int, int, int, bytes, bytes]:
-    head = record.build(b"GET", b"/hello", ("127.0.0.1", 1), ("127.0.0.1", 2), [(b"host", b"x")])
+    head = build_record(b"GET", b"/hello", ("127.0.0.1", 1), ("127.0.0.1", 2), [(b"host", b"x")])
     return (fd, record.HTTP11 | record.KEEP_ALIVE, -1, head, b"")
 
 
@@ -74,8 +79,8 @@ def run_with_connections(body, keep_alive: float = 5.0) -> None:
     """Run ``body(conns, client, server_fd)`` on a fresh loop and Connections."""
 
     async def main() -> None:
-        server = asgi.HTTPServer(hello, engine_id=0, keep_alive=keep_alive,
-                                 error_log=asgi.logging.getLogger("test"))
+        server = asgi.HTTPServer(hello, worker_settings(keepalive=keep_alive), access_log=None,
+                                 error_log=asgi.logging.getLogger("test"), state={})
         conns = asgi_connections.Connections(server)
         a, b = socket.socketpair()
         b.settimeout(5)

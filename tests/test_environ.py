@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from helpers.items import build_record
 
-from subserve import record
-from subserve.environ import EnvironBuilder, decode_path, host_name_port, split_target
-from subserve.record import CHUNKED, HTTP11, KEEP_ALIVE
+from subserve.handoff import item as record
+from subserve.handoff.item import CHUNKED, HTTP11, KEEP_ALIVE
+from subserve.wsgi.environ import EnvironBuilder, decode_path, host_name_port, split_target
 
 TCP_REMOTE = ("203.0.113.7", "51000")
 TCP_SERVER = ("127.0.0.1", "8000")
@@ -23,12 +24,12 @@ def build(
     server: tuple[str, str] = TCP_SERVER,
     builder: EnvironBuilder | None = None,
 ) -> dict:
-    head = record.build(method, target, remote, server, headers or [(b"host", b"example.com")])
+    head = build_record(method, target, remote, server, headers or [(b"host", b"example.com")])
     return (builder or EnvironBuilder()).build(head, flags, content_length)
 
 
 def test_record_split_and_fields() -> None:
-    head = record.build(b"GET", b"/x", ("1.2.3.4", 5), ("0.0.0.0", 80),
+    head = build_record(b"GET", b"/x", ("1.2.3.4", 5), ("0.0.0.0", 80),
                         [(b"Host", b"h"), (b"a", b"1")])
     parts = record.split(head)
     assert parts[record.METHOD] == "GET"
@@ -36,7 +37,7 @@ def test_record_split_and_fields() -> None:
     assert parts[record.REMOTE_PORT] == "5"
     assert record.fields(parts) == [("host", "h"), ("a", "1")]
     with pytest.raises(ValueError):
-        record.build(b"GET", b"/\0", headers=[])
+        build_record(b"GET", b"/\0", headers=[])
 
 
 def test_basic_keys() -> None:

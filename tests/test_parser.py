@@ -14,6 +14,7 @@ from pathlib import Path
 import h11
 import httptools
 import pytest
+
 from subserve._engine import parse_head
 
 

@@ -19,12 +19,15 @@ from collections.abc import Iterator
 from wsgiref.validate import validator
 
 import pytest
+from helpers.items import build_record
+from helpers.settings import worker_settings
 
-from subserve import _engine, record
-from subserve.accesslog import AccessLog
-from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
-from subserve.wsgi import FileWrapper, WSGIHandler
-from subserve.wsgi_input import BadBody
+from subserve import _engine
+from subserve.errors import BadBody
+from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
+from subserve.worker.accesslog import AccessLog
+from subserve.wsgi.handler import WSGIHandler
+from subserve.wsgi.streams import FileWrapper
 
 H11 = KEEP_ALIVE | HTTP11
 
@@ -49,7 +52,7 @@ def make_item(
         headers = [*headers, (b"content-length", str(content_length).encode())]
     if flags & CHUNKED:
         headers = [*headers, (b"transfer-encoding", b"chunked")]
-    head = record.build(method, target, ("127.0.0.1", "40000"), ("127.0.0.1", "8000"), headers)
+    head = build_record(method, target, ("127.0.0.1", "40000"), ("127.0.0.1", "8000"), headers)
     return fd, flags, content_length, head, data
 
 
@@ -165,11 +168,15 @@ def error_log() -> Iterator[tuple[logging.Logger, ListHandler]]:
     logger.removeHandler(handler)
 
 
-def make_handler(app, error_log=None, **kwargs) -> WSGIHandler:
+def make_handler(app, error_log=None, *, access_log=None, is_draining=lambda: False,
+                 max_drain: int | None = None, **config) -> WSGIHandler:
+    """A handler as a worker builds it; ``config``: Config fields (root_path...)."""
     logger = error_log[0] if error_log else logging.getLogger("subserve.test.quiet")
-    kwargs.setdefault("access_log", None)
-    kwargs.setdefault("multithread", False)
-    return WSGIHandler(app, error_log=logger, **kwargs)
+    handler = WSGIHandler(app, worker_settings(**config), access_log=access_log,
+                          error_log=logger, is_draining=is_draining)
+    if max_drain is not None:
+        handler.max_drain = max_drain
+    return handler
 
 
 def hello(environ, start_response):
@@ -196,8 +203,8 @@ def stream(environ, start_response):
 
 
 def test_real_send_all_is_used() -> None:
-    import subserve.wsgi as wsgi_mod
-    import subserve.wsgi_input as input_mod
+    import subserve.wsgi.handler as wsgi_mod
+    import subserve.wsgi.input as input_mod
 
     assert wsgi_mod.send_all is _engine.send_all
     assert input_mod.send_all is _engine.send_all

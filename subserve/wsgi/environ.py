@@ -37,9 +37,9 @@ Conventions chosen where PEP 3333 leaves room:
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
-from subserve.record import HTTP11
+from subserve.handoff.item import HTTP11
+from subserve.http.target import decode_path, host_name_port, split_target
 
 # Header-name -> environ-key cache bound: names are client-chosen, so an
 # unbounded dict would be a memory leak an attacker controls.
@@ -70,43 +70,6 @@ def field_key(name: str) -> str:
     if "_" in name:
         return ""
     return "HTTP_" + name.upper().replace("-", "_")
-
-
-def decode_path(path: str) -> str:
-    """Percent-decode a path carried as latin-1, byte for byte."""
-    if "%" not in path:
-        return path
-    return unquote(path, encoding="latin-1", errors="strict")
-
-
-def split_target(target: str) -> tuple[str, str, str | None]:
-    """Return (raw path, raw query, authority or None) of a request target."""
-    path, _, query = target.partition("?")
-    if path.startswith("/"):
-        return path, query, None
-    scheme_end = path.find("://")
-    if scheme_end > 0:
-        # absolute-form: the path starts after the authority
-        start = scheme_end + 3
-        slash = path.find("/", start)
-        if slash < 0:
-            return "/", query, path[start:]
-        return path[slash:], query, path[start:slash]
-    # "*" and authority-form have no path
-    return "", query, None
-
-
-def host_name_port(host: str, default_port: str) -> tuple[str, str]:
-    """Split a Host value into (name, port), handling ``[v6]:port``."""
-    if host.startswith("["):
-        end = host.find("]")
-        if end > 0:
-            port = host[end + 2:] if host[end + 1:end + 2] == ":" else ""
-            return host[1:end], port or default_port
-    name, _, port = host.rpartition(":")
-    if not name or not port.isdigit():
-        return host, default_port
-    return name, port
 
 
 class EnvironBuilder:

@@ -28,15 +28,15 @@ import logging
 import os
 import re
 import stat
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from subserve._engine import send_all
-from subserve.accesslog import AccessLog
-from subserve.environ import EnvironBuilder
-from subserve.http11 import (
+from subserve.errors import BadBody, ClientGone
+from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
+from subserve.handoff.settings import WorkerSettings
+from subserve.http.wire import (
     CHUNKED_FRAMING,
     CONNECTION,
     CRLF,
@@ -51,8 +51,10 @@ from subserve.http11 import (
     RESPONSE_FIELD_KINDS,
     std_headers,
 )
-from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
-from subserve.wsgi_input import NO_BODY, BadBody, ClientGone, WSGIInput
+from subserve.worker.accesslog import AccessLog
+from subserve.wsgi.environ import EnvironBuilder
+from subserve.wsgi.input import NO_BODY, WSGIInput
+from subserve.wsgi.streams import ErrorStream, FileWrapper
 
 # RFC 9110 token and field-value rules; values may hold HTAB and obs-text,
 # never other controls (CR/LF/NUL would split the response).
@@ -63,68 +65,13 @@ _STATUS = re.compile(r"[1-9][0-9][0-9] [^\x00-\x08\x0a-\x1f\x7f]*")
 _CACHE_MAX = 512  # bounds of the status and header-name caches
 _LINE_CACHE_MAX = 1024  # (name, value) pairs: cleared when full
 
+MAX_DRAIN = 1 << 20  # unread request body discarded to keep a connection
 _MAX_GATHER = 32  # list bodies up to this many chunks go out in one send_all (<= 64 iovecs)
 
 def _as_bytes(data: Any) -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
     raise TypeError(f"WSGI body chunks must be bytes, not {type(data).__name__}")
-
-
-class FileWrapper:
-    """``wsgi.file_wrapper``: the handler sends these with ``os.sendfile``."""
-
-    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
-        self.filelike = filelike
-        self.blksize = blksize
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self
-
-    def __next__(self) -> bytes:
-        data = self.filelike.read(self.blksize)
-        if data:
-            return data
-        raise StopIteration
-
-    def close(self) -> None:
-        close = getattr(self.filelike, "close", None)
-        if close is not None:
-            close()
-
-
-class ErrorStream:
-    """``wsgi.errors``: text written here goes to the error log, line by line."""
-
-    _MAX_PENDING = 8192  # a line without "\n" is logged once this long
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self._logger = logger
-        self._local = threading.local()  # partial lines, one per thread
-
-    def write(self, text: str) -> int:
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        pending = getattr(self._local, "pending", "") + text
-        *lines, pending = pending.split("\n")
-        if len(pending) >= self._MAX_PENDING:
-            lines.append(pending)
-            pending = ""
-        self._local.pending = pending
-        for line in lines:
-            if line:
-                self._logger.error("%s", line)
-        return len(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        pending = getattr(self._local, "pending", "")
-        if pending:
-            self._local.pending = ""
-            self._logger.error("%s", pending)
 
 
 class _Response:
@@ -431,28 +378,25 @@ class WSGIHandler:
     def __init__(
         self,
         app: Callable[..., Iterable[bytes]],
+        settings: WorkerSettings,
         *,
-        url_scheme: str = "http",
-        root_path: str = "",
         access_log: AccessLog | None,
         error_log: logging.Logger,
-        multithread: bool,
-        is_draining: Callable[[], bool] = lambda: False,
-        max_drain: int = 1 << 20,
+        is_draining: Callable[[], bool],
     ) -> None:
         self.app = app
         self.access_log = access_log
         self.error_log = error_log
         self.is_draining = is_draining
-        self.max_drain = max_drain
+        self.max_drain = MAX_DRAIN
         # Caches of validated, encoded response parts (bounded).
         self.statuses: dict[str, tuple[int, bytes, bool]] = {}
         self.kinds: dict[str, int] = {}
         self.lines: dict[tuple[str, str], tuple[int, bytes]] = {}
         self.builder = EnvironBuilder(
-            url_scheme=url_scheme,
-            root_path=root_path,
-            multithread=multithread,
+            url_scheme=settings.url_scheme,
+            root_path=settings.root_path,
+            multithread=settings.threads > 1,
             extra={"wsgi.errors": ErrorStream(error_log), "wsgi.file_wrapper": FileWrapper},
         )
 

@@ -3,8 +3,9 @@
 Runs in: the main interpreter. It does no per-request work: requests go from
 the C I/O thread through the queue to the workers without touching main's GIL.
 
-Exit codes: 0 after a clean stop, 1 when a stop timed out or workers died,
-2 for a bad address, 3 when the app could not load in a worker interpreter.
+Exit codes (``subserve.errors``): 0 after a clean stop, 1 when a stop timed
+out or workers died, 2 for a bad address, 3 when the app could not load in a
+worker interpreter.
 """
 
 from __future__ import annotations
@@ -12,20 +13,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import time
 
 from subserve import _engine
+from subserve import log as logs
 from subserve.config import Config
-from subserve.listeners import BindError, describe, inherited_listener, open_listener
-from subserve.worker import bootstrap_program
+from subserve.errors import EXIT_APP_LOAD, EXIT_BIND, EXIT_OK, EXIT_STOP_FAILED, BindError
+from subserve.handoff.item import put_stop
+from subserve.supervisor.listeners import describe, inherited_listener, open_listener
 
-log = logging.getLogger("subserve.error")
-
-EXIT_OK = 0
-EXIT_STOP_FAILED = 1
-EXIT_BIND = 2
-EXIT_APP_LOAD = 3
+log = logging.getLogger(logs.ERROR)
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP}
@@ -47,8 +44,8 @@ class Server:
         self.stop_deadline: float | None = None
 
     def run(self) -> int:
-        # 3.13.0 crashes ending subinterpreters that imported _datetime unless
-        # main imported it first (DESIGN.md).
+        # Every 3.13.x crashes ending subinterpreters that imported _datetime
+        # unless main imported it first (docs/design.md).
         import _datetime  # noqa: F401
 
         # Signals wait in the kernel until sigtimedwait takes them: handlers
@@ -114,13 +111,8 @@ class Server:
 
     def _start_pool(self) -> None:
         cfg = self.config
-        program = bootstrap_program(
-            cfg.search_path(sys.path),
-            queue_id=self.queue_id,
-            engine_id=self.engine_id,
-            **cfg.worker_settings(),
-        )
-        self.pool_id = _engine.pool_start(program, cfg.workers)
+        settings = cfg.worker_settings(self.queue_id, self.engine_id)
+        self.pool_id = _engine.pool_start(settings.bootstrap_program(), cfg.workers)
 
     def _wait_for_workers(self) -> str | None:
         """None when every worker loaded the app, else the message to show."""
@@ -179,12 +171,11 @@ class Server:
 
     def _teardown(self) -> None:
         """Stop and join every worker before finalization, on every path:
-        exiting with live subinterpreters crashes CPython (DESIGN.md)."""
+        exiting with live subinterpreters crashes CPython (docs/design.md)."""
         if self.engine_id is not None:
             _engine.engine_drain(self.engine_id)
         if self.pool_id is not None:
-            for _ in range(self.config.workers * self.config.threads):
-                _engine.queue_put(self.queue_id, -1, 0, 0, b"", b"")
+            put_stop(self.queue_id, self.config.workers * self.config.threads)
             running = _engine.pool_join(self.pool_id, self._join_timeout())
             if running:
                 log.error("%d worker interpreter(s) did not stop; exiting hard", running)

@@ -1,21 +1,21 @@
 """An incremental request-body decoder without I/O, for WSGI and ASGI alike.
 
-Runs in: worker interpreters.
+Runs in: worker interpreters (sans I/O).
 
 Bytes go in with ``feed()``; ``read(limit)`` returns the body bytes that are
 ready (Content-Length framing, or chunked per RFC 9112 7.1 with extensions
 skipped and trailers discarded).  ``done`` tells the end of the body, and
 ``leftover()`` the bytes fed past it: the start of a pipelined request.
 
-The chunk grammar and limits come from http11.  ``WSGIInput`` feeds it with
+The chunk grammar and limits come from ``http.wire``.  ``WSGIInput`` feeds it with
 blocking reads, the ASGI cycle with reads on its event loop; the framing
 rules live only here.  A malformed body raises ``BadBody``.
 """
 
 from __future__ import annotations
 
-from subserve.http11 import CHUNK_LINE, MAX_CHUNK_LINE, MAX_TRAILERS, TRAILER_LINE, BadBody
-from subserve.record import CHUNKED
+from subserve.errors import BadBody
+from subserve.http.wire import CHUNK_LINE, MAX_CHUNK_LINE, MAX_TRAILERS, TRAILER_LINE
 
 # Decoder states.  _DATA_END expects the CRLF closing a chunk's data.
 _LENGTH, _SIZE, _DATA, _DATA_END, _TRAILERS, _DONE = range(6)
@@ -26,11 +26,11 @@ class BodyDecoder:
 
     __slots__ = ("_buf", "_pos", "_left", "_state", "_trailer_budget")
 
-    def __init__(self, flags: int, content_length: int, data: bytes = b"") -> None:
+    def __init__(self, chunked: bool, content_length: int, data: bytes = b"") -> None:
         self._buf = data
         self._pos = 0
         self._trailer_budget = MAX_TRAILERS
-        if flags & CHUNKED:
+        if chunked:
             self._state, self._left = _SIZE, 0
         elif content_length > 0:
             self._state, self._left = _LENGTH, content_length

@@ -14,15 +14,13 @@ import asyncio
 import logging
 from typing import Any
 
-from subserve.asgi import ASGIApp, Message
+from subserve import log as logs
+from subserve.asgi.types import ASGIApp, Message
+from subserve.errors import LifespanFailed
 
-log = logging.getLogger("subserve.error")
+log = logging.getLogger(logs.ERROR)
 
 MODES = ("auto", "on", "off")
-
-
-class LifespanFailed(Exception):
-    """Startup or shutdown failed; str() is the message for the user."""
 
 
 class Lifespan:

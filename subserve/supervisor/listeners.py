@@ -10,9 +10,7 @@ import os
 import socket
 import stat
 
-
-class BindError(Exception):
-    """A --bind address could not be used; str() says which and why."""
+from subserve.errors import BindError
 
 
 def parse_bind(bind: str) -> tuple[int, object]:

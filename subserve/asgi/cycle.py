@@ -3,12 +3,12 @@
 Runs in: worker interpreters, on the interpreter's asyncio loop.
 
 One ``HTTPCycle`` is one request: the ``scope``, ``receive`` and ``send`` of
-the ASGI HTTP spec.  ``asgi_connections`` runs cycles one after another on
+the ASGI HTTP spec.  ``asgi.connections`` runs cycles one after another on
 a connection and decides where it waits between requests.
 
 Choices made here:
 
-- I/O is ``aio_socket.LoopSocket``'s: the fd stays blocking (MSG_DONTWAIT),
+- I/O is ``asgi.loopsocket.LoopSocket``'s: the fd stays blocking (MSG_DONTWAIT),
   and ``send()`` returns once the kernel took every byte, so a slow reader
   suspends the app, never grows memory.  The request body is read only
   when the app awaits ``receive()``; a WebSocket handshake becomes a
@@ -38,16 +38,18 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any
 
 from subserve import _engine
-from subserve.accesslog import AccessLog
-from subserve.aio_socket import ClientGone, LoopSocket, _wake
-from subserve.body import BodyDecoder
-from subserve.environ import decode_path, split_target
-from subserve.http11 import (
+from subserve.asgi.loopsocket import LoopSocket, _wake
+from subserve.asgi.types import ASGIApp, Message, Scope
+from subserve.errors import BadBody, ClientGone
+from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
+from subserve.handoff.settings import WorkerSettings
+from subserve.http.body import BodyDecoder
+from subserve.http.target import decode_path, split_target
+from subserve.http.wire import (
     CHUNKED_FRAMING,
     CONNECTION,
     CONTINUE,
@@ -61,15 +63,9 @@ from subserve.http11 import (
     LENGTH,
     PLAIN,
     RESPONSE_FIELD_KINDS,
-    BadBody,
     std_headers,
 )
-from subserve.record import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-                   Awaitable[None]]
+from subserve.worker.accesslog import AccessLog
 
 BLOCK = 64 * 1024        # one recv
 MAX_DRAIN = 1 << 20      # unread request body discarded to keep a connection
@@ -100,16 +96,7 @@ def _status_line(code: int) -> bytes:
 
 
 _STATUS_LINES = {code: _status_line(code) for code in range(100, 600)}
-_NO_BODY = BodyDecoder(0, 0)
-
-
-class WebSocketSettings(NamedTuple):
-    """The ``--ws-*`` options (defaults as uvicorn's)."""
-
-    max_size: int = 16 * 1024 * 1024       # bytes in one message, after decompression
-    ping_interval: float = 20.0            # seconds between server pings; 0: none
-    ping_timeout: float = 20.0             # seconds a pong may take
-    per_message_deflate: bool = True
+_NO_BODY = BodyDecoder(False, 0)
 
 
 class HTTPServer:
@@ -118,35 +105,26 @@ class HTTPServer:
     def __init__(
         self,
         app: ASGIApp,
+        settings: WorkerSettings,
         *,
-        engine_id: int,
-        url_scheme: str = "http",
-        root_path: str = "",
-        client_timeout: float = 60.0,
-        keep_alive: float = 5.0,
-        access_log: AccessLog | None = None,
+        access_log: AccessLog | None,
         error_log: logging.Logger,
-        state: dict[str, Any] | None = None,
-        ws_max_size: int = WebSocketSettings.max_size,
-        ws_ping_interval: float = WebSocketSettings.ping_interval,
-        ws_ping_timeout: float = WebSocketSettings.ping_timeout,
-        ws_per_message_deflate: bool = WebSocketSettings.per_message_deflate,
+        state: dict[str, Any],
     ) -> None:
         self.app = app
-        self.engine_id = engine_id
-        self.client_timeout = client_timeout
-        self.keep_alive = keep_alive
-        self.ws = WebSocketSettings(ws_max_size, ws_ping_interval, ws_ping_timeout,
-                                    ws_per_message_deflate)
+        self.engine_id = settings.engine_id
+        self.client_timeout = settings.client_timeout
+        self.keep_alive = settings.keep_alive
+        self.ws = settings.websocket
         self.access_log = access_log
         self.error_log = error_log
-        self.state = state if state is not None else {}
+        self.state = state
         self.loop = asyncio.get_running_loop()
         self.template: Scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "scheme": url_scheme,
-            "root_path": root_path.rstrip("/"),
+            "scheme": settings.url_scheme,
+            "root_path": settings.root_path.rstrip("/"),
         }
         self.header_lines: dict[tuple[bytes, bytes], tuple[int, bytes]] = {}
         # an app's whole header list, validated: (lines, length, close, own)
@@ -264,7 +242,7 @@ class HTTPCycle(LoopSocket):
         self.flags = flags
         self.scope = build_scope(server.template, flags, record, server.state)
         if content_length > 0 or flags & CHUNKED:
-            self.body = BodyDecoder(flags, content_length, data)
+            self.body = BodyDecoder(bool(flags & CHUNKED), content_length, data)
             self.expect = bool(flags & EXPECT_CONTINUE)
         else:
             self.body = _NO_BODY  # shared: it is done and holds nothing

@@ -40,8 +40,8 @@ from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import RemoteProtocolError, generate_accept_token
 
-from subserve.aio_socket import ClientGone
-from subserve.asgi import _DONE, BLOCK, HTTPCycle, HTTPServer
+from subserve.asgi.cycle import _DONE, BLOCK, HTTPCycle, HTTPServer
+from subserve.errors import ClientGone
 
 INBOX = 16                # whole messages queued for receive()
 CLOSE_WAIT = 2.0          # seconds to wait for the client's close frame

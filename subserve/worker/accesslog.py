@@ -18,6 +18,8 @@ import os
 import threading
 import time
 
+from subserve.log import access_prefix
+
 BATCH = 64
 
 
@@ -26,7 +28,7 @@ class AccessLog:
 
     def __init__(self, worker_index: int, fd: int = 2) -> None:
         self._fd = fd
-        self._tag = f"] [worker {worker_index}] [INFO] "
+        self._tag = access_prefix(f"worker {worker_index}")
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._second = -1

@@ -1,6 +1,6 @@
 """HTTP/1.1 wire pieces shared by the WSGI and ASGI handlers.
 
-Runs in: worker interpreters.
+Runs in: worker interpreters (sans I/O).
 
 The Date and Server lines (the Date text recomputed once a second), the
 interim 100 Continue, and the chunked-body syntax and limits (RFC 9112 7.1).
@@ -46,16 +46,6 @@ LAST_CHUNK = b"0\r\n\r\n"
 END_KEEP_11 = b"\r\n"
 END_KEEP_10 = b"Connection: keep-alive\r\n\r\n"
 END_CLOSE = b"Connection: close\r\n\r\n"
-
-
-class BadBody(ValueError):
-    """The request body is malformed or ended early; answer 400 and close."""
-
-    status = 400
-
-
-class ClientGone(OSError):
-    """Reading from or writing to the client failed (reset, timeout)."""
 
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

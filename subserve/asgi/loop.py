@@ -10,7 +10,7 @@ signal the eventfd again if we stopped early, so one busy interpreter does
 not leave the rest idle.  The fd is never closed here: the queue owns it.
 
 Order of a worker's life: lifespan startup, report to main (the failure
-message of a startup that failed), serve, and on the stop item (fd -1):
+message of a startup that failed), serve, and on the stop item:
 finish the connections in flight, lifespan shutdown, close the loop.
 """
 
@@ -21,14 +21,19 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
 
 from subserve import _engine
-from subserve.asgi import ASGIApp, HTTPServer
-from subserve.asgi_connections import Connections
-from subserve.lifespan import Lifespan, LifespanFailed
+from subserve import log as logs
+from subserve.asgi.connections import Connections
+from subserve.asgi.cycle import HTTPServer
+from subserve.asgi.lifespan import Lifespan
+from subserve.asgi.types import ASGIApp
+from subserve.errors import LifespanFailed
+from subserve.handoff.item import is_stop
+from subserve.handoff.settings import WorkerSettings
+from subserve.worker.accesslog import AccessLog
 
-log = logging.getLogger("subserve.error")
+log = logging.getLogger(logs.ERROR)
 
 BATCH = 16            # items taken per wake-up before giving others a turn
 STOP_GRACE = 0.5      # seconds in-flight requests get after the stop item
@@ -57,7 +62,7 @@ class QueueReader:
                 item = _engine.queue_get_nowait(self.queue_id)
             except _engine.QueueEmpty:
                 return
-            if item[0] < 0:
+            if is_stop(item):
                 self._stop()
                 return
             self.connections.serve(item)
@@ -76,10 +81,10 @@ class QueueReader:
             self.stopped.set_result(None)
 
 
-async def main(app: ASGIApp, report: Callable[[bool, str], None], *, queue_id: int,
-               engine_id: int, lifespan: str, **http: Any) -> None:
+async def main(app: ASGIApp, settings: WorkerSettings, report: Callable[[bool, str], None],
+               access_log: AccessLog | None) -> None:
     """Lifespan startup, report, serve until the stop item, shutdown."""
-    life = Lifespan(app, lifespan)
+    life = Lifespan(app, settings.lifespan)
     try:
         await life.startup()
     except LifespanFailed as exc:
@@ -88,9 +93,9 @@ async def main(app: ASGIApp, report: Callable[[bool, str], None], *, queue_id: i
     except Exception as exc:  # noqa: BLE001 - every failure must reach main
         report(False, f"ASGI lifespan startup failed: {type(exc).__name__}: {exc}")
         return
-    server = HTTPServer(app, engine_id=engine_id, state=life.state, error_log=log, **http)
+    server = HTTPServer(app, settings, access_log=access_log, error_log=log, state=life.state)
     connections = Connections(server)
-    reader = QueueReader(connections, queue_id)
+    reader = QueueReader(connections, settings.queue_id)
     report(True, "")
     reader.start()
     await reader.stopped
@@ -99,12 +104,13 @@ async def main(app: ASGIApp, report: Callable[[bool, str], None], *, queue_id: i
     await life.shutdown()
 
 
-def run_asgi(app: ASGIApp, report: Callable[[bool, str], None], **settings: Any) -> None:
+def run_asgi(app: ASGIApp, settings: WorkerSettings, report: Callable[[bool, str], None],
+             access_log: AccessLog | None) -> None:
     """Run the interpreter's event loop until the worker is told to stop."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(main(app, report, **settings))
+        loop.run_until_complete(main(app, settings, report, access_log))
     finally:
         try:
             _cancel_leftovers(loop)
@@ -121,4 +127,4 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
         task.cancel()
     if tasks:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        logging.getLogger("subserve.error").debug("cancelled %d leftover task(s)", len(tasks))
+        log.debug("cancelled %d leftover task(s)", len(tasks))

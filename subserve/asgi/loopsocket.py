@@ -18,11 +18,9 @@ from __future__ import annotations
 import _socket
 import asyncio
 
+from subserve.errors import ClientGone
+
 _SEND_FLAGS = _socket.MSG_DONTWAIT | _socket.MSG_NOSIGNAL
-
-
-class ClientGone(ConnectionError):
-    """The client went away or stalled past the client timeout."""
 
 
 class LoopSocket:

@@ -19,9 +19,10 @@ import os
 from collections.abc import Iterator
 
 from subserve._engine import send_all
-from subserve.body import BodyDecoder
-from subserve.http11 import CONTINUE, BadBody, ClientGone
-from subserve.record import EXPECT_CONTINUE
+from subserve.errors import BadBody, ClientGone
+from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE
+from subserve.http.body import BodyDecoder
+from subserve.http.wire import CONTINUE
 
 BLOCK = 64 * 1024          # one os.read for chunked bodies and big reads
 
@@ -39,7 +40,7 @@ class WSGIInput:
 
     def __init__(self, fd: int, flags: int, content_length: int, data: bytes) -> None:
         self._fd = fd
-        self._dec = BodyDecoder(flags, content_length, data)
+        self._dec = BodyDecoder(bool(flags & CHUNKED), content_length, data)
         self._ready = b""  # decoded, not yet given to the app: from _rpos on
         self._rpos = 0
         self.broken = False  # True once the connection cannot carry another request

@@ -1,6 +1,6 @@
 """Import the user's app by its ``module:attribute`` string, and explain failures.
 
-Runs in: worker interpreters (and main, for --check style validation in tests).
+Runs in: worker interpreters.
 
 Many C extensions still refuse OWN_GIL subinterpreters; CPython then raises
 ``ImportError: module X does not support loading in subinterpreters``. That
@@ -16,11 +16,9 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from subserve.errors import AppLoadError
+
 _REFUSAL = re.compile(r"module (?P<name>[\w.]+) does not support loading in subinterpreters")
-
-
-class AppLoadError(Exception):
-    """The app could not be imported; str() is the message for the user."""
 
 
 def load_app(spec: str, factory: bool = False) -> Callable[..., Any]:

@@ -2,7 +2,7 @@
 
 Runs in: worker interpreters, on the interpreter's asyncio loop.
 
-A connection arrives as a queue item (see ``asgi_worker``) and is served by
+A connection arrives as a queue item (see ``asgi.loop``) and is served by
 ``serve_connection``, one request cycle after another.  When a response
 leaves the connection idle and reusable, the loop keeps it instead of
 handing it back to the engine: handing back costs an epoll re-arm, a wake
@@ -39,8 +39,8 @@ import os
 from typing import TYPE_CHECKING
 
 from subserve import _engine
-from subserve.asgi import BLOCK, HTTPCycle, HTTPServer
-from subserve.record import UPGRADE
+from subserve.asgi.cycle import BLOCK, HTTPCycle, HTTPServer
+from subserve.handoff.item import UPGRADE
 
 if TYPE_CHECKING:
     Item = tuple[int, int, int, bytes, bytes]
@@ -211,7 +211,7 @@ def upgrade_cycle(server: HTTPServer, item: Item) -> HTTPCycle:
     (the app answers other upgrades as ordinary requests)."""
     cycle = HTTPCycle(server, item)
     try:
-        from subserve.websocket import WebSocketCycle, is_websocket
+        from subserve.asgi.websocket import WebSocketCycle, is_websocket
     except ImportError as exc:
         server.error_log.warning("WebSocket request served as HTTP: %s", exc)
         return cycle

@@ -1,0 +1,140 @@
+"""The body of a worker interpreter: load the app once, then serve requests.
+
+Runs in: worker interpreters. The pool runs each new interpreter's program
+(``handoff.settings.WorkerSettings.bootstrap_program``): it fixes
+``sys.path`` and calls ``main`` with the settings as plain values.
+
+Order of a worker's life: check it loaded main's engine, load the app, tell
+main (``pool_report``: ready, or the message of what failed), serve until a
+stop item, flush the access log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from subserve import _engine, log
+from subserve.handoff.item import is_stop
+from subserve.handoff.settings import WorkerSettings
+from subserve.worker.accesslog import AccessLog
+from subserve.worker.appload import describe_load_error, load_app
+from subserve.worker.interface import WSGI, as_asgi3, detect
+
+error_log = logging.getLogger(log.ERROR)
+
+
+def engine_mismatch(settings: WorkerSettings) -> str | None:
+    """Why this interpreter cannot serve, if it loaded another copy of the
+    engine than main did: its registries would not know main's queue."""
+    if settings.engine_image == _engine.IMAGE_ID:
+        return None
+    return (f"this worker loaded subserve._engine from {_engine.__file__}, but the main "
+            f"interpreter uses {settings.engine_file}: a second copy of subserve on the "
+            "app's path shadows the running one. Remove it from --app-dir/sys.path.")
+
+
+def next_item(queue_id: int, group: int, on_idle: Callable[[], None]) -> tuple:
+    """The next queue item; ``on_idle`` runs first if we are about to wait."""
+    try:
+        return _engine.queue_get_nowait(queue_id, group=group)
+    except _engine.QueueEmpty:
+        on_idle()
+        return _engine.queue_get(queue_id, group=group)
+
+
+def serve(handler_factory: Callable[[], Any], queue_id: int, engine_id: int,
+          on_idle: Callable[[], None], group: int = 0) -> None:
+    """Take connections from the queue until a stop item arrives.
+
+    ``group`` is the interpreter's index: the queue's consumer group.
+    """
+    handler = handler_factory()
+    while True:
+        item = next_item(queue_id, group, on_idle)
+        if is_stop(item):
+            return
+        while item is not None:
+            fd = item[0]
+            try:
+                keep_alive, leftover = handler.handle(item)
+            except BaseException:
+                # handle() answers app errors itself; this is our own bug.
+                error_log.exception("internal error while serving fd %d", fd)
+                keep_alive, leftover = False, b""
+            item = _engine.release(engine_id, fd, keep_alive, leftover)
+
+
+def main(raw: dict[str, Any], *, pool_id: int, index: int) -> None:
+    """Load the app, report to main, then serve it: WSGI on ``threads``
+    threads, ASGI on one asyncio loop."""
+    settings = WorkerSettings.from_dict(raw)
+    log.configure(settings.log_level, f"worker {index}")
+
+    def report(ok: bool, message: str) -> None:
+        _engine.pool_report(pool_id, index, ok, message)
+
+    mismatch = engine_mismatch(settings)
+    if mismatch is not None:
+        report(False, mismatch)
+        return
+    try:
+        application = load_app(settings.app, settings.factory)
+        kind = detect(application, settings.interface)
+        # Imported here so that a module refusing this interpreter is
+        # reported like any other load failure.
+        if kind == WSGI:
+            from subserve.wsgi.handler import WSGIHandler
+        else:
+            application = as_asgi3(application, kind)
+            from subserve.asgi.loop import run_asgi
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach main
+        report(False, describe_load_error(settings.app, exc))
+        return
+    access = AccessLog(index) if settings.access_log else None
+    try:
+        if kind == WSGI:
+            handler = partial(WSGIHandler, application, settings, access_log=access,
+                              error_log=error_log,
+                              is_draining=partial(_engine.draining, settings.engine_id))
+            report(True, "")
+            serve_on_threads(handler, settings, index,
+                             access.flush if access is not None else _nothing)
+        else:
+            run_asgi(application, settings, report, access_log=access)
+    finally:
+        if access is not None:
+            access.flush()
+        forget_dummy_thread()
+
+
+def _nothing() -> None:
+    pass
+
+
+def serve_on_threads(make_handler: Callable[[], Any], settings: WorkerSettings, index: int,
+                     on_idle: Callable[[], None]) -> None:
+    """Serve on this (C-created) thread plus threads-1 threading.Threads."""
+    args = (make_handler, settings.queue_id, settings.engine_id, on_idle, index)
+    extra = [threading.Thread(target=serve, args=args, name=f"subserve-worker-{index}.{n}")
+             for n in range(1, settings.threads)]
+    for thread in extra:
+        thread.start()
+    serve(*args)
+    for thread in extra:
+        thread.join()
+
+
+def forget_dummy_thread() -> None:
+    """Drop threading's record of this C-created thread while the module still works.
+
+    threading sees the pool's thread as a "dummy" thread and tracks it with an
+    object whose __del__ would otherwise run during Py_EndInterpreter, after
+    threading's globals are gone, and print a spurious traceback.
+    """
+    tracker = getattr(threading, "_thread_local_info", None)
+    if tracker is not None:
+        vars(tracker).pop("_track_dummy_thread_ref", None)
