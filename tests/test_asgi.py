@@ -19,7 +19,7 @@ from conftest import raw_request
 from helpers.items import build_record
 
 from subserve.asgi.cycle import build_scope
-from subserve.asgi.loopsocket import _advance
+from subserve.asgi.loopsocket import advance_buffers
 from subserve.errors import BadBody
 from subserve.handoff import item as record
 from subserve.http.body import BodyDecoder
@@ -93,9 +93,9 @@ def test_body_decoder_length_and_errors() -> None:
 
 
 def test_advance_partial_writes() -> None:
-    assert _advance([b"abc", b"de"], 4) == [b"e"]
-    assert [bytes(b) for b in _advance([b"abc", b"de"], 1)] == [b"bc", b"de"]
-    assert _advance([b"abc"], 3) == []
+    assert advance_buffers([b"abc", b"de"], 4) == [b"e"]
+    assert [bytes(b) for b in advance_buffers([b"abc", b"de"], 1)] == [b"bc", b"de"]
+    assert advance_buffers([b"abc"], 3) == []
 
 
 def test_detect_interface() -> None:

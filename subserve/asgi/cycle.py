@@ -42,7 +42,7 @@ from http import HTTPStatus
 from typing import Any
 
 from subserve import _engine
-from subserve.asgi.loopsocket import LoopSocket, _wake
+from subserve.asgi.loopsocket import LoopSocket, wake
 from subserve.asgi.types import ASGIApp, Message, Scope
 from subserve.errors import BadBody, ClientGone
 from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
@@ -329,10 +329,10 @@ class HTTPCycle(LoopSocket):
         """Wake a receive() waiting for a disconnect: the response ended or
         the client left."""
         if self.finished is not None:
-            _wake(self.finished)
+            wake(self.finished)
         if self.request_done and self.reader is not None and not self.closed:
             self.loop.remove_reader(self.fd)
-            _wake(self.reader)
+            wake(self.reader)
             self.reader = None
 
     # -- receive ----------------------------------------------------------------

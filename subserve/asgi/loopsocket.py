@@ -49,11 +49,11 @@ class LoopSocket:
         self.closed = True
         if self.reader is not None:
             self.loop.remove_reader(self.fd)
-            _wake(self.reader)
+            wake(self.reader)
             self.reader = None
         if self.writer is not None:
             self.loop.remove_writer(self.fd)
-            _wake(self.writer)
+            wake(self.writer)
             self.writer = None
         self._finish_waiters()
         if self.sock is not None:
@@ -93,7 +93,7 @@ class LoopSocket:
         else:
             self.loop.remove_reader(self.fd)
             self.reader = None
-        _wake(fut)
+        wake(fut)
 
     def _on_timeout(self, fut: asyncio.Future[None], write: bool) -> None:
         if fut.done():
@@ -118,7 +118,7 @@ class LoopSocket:
             n = self.sock.sendmsg(bufs, (), _SEND_FLAGS)
         except OSError:
             return bufs  # _write_rest tells EAGAIN from a failure
-        return [] if n == sum(map(len, bufs)) else _advance(bufs, n)
+        return [] if n == sum(map(len, bufs)) else advance_buffers(bufs, n)
 
     async def _write_rest(self, bufs: list[bytes]) -> None:
         """What ``_send_now`` left: send it all, waiting for the client as needed."""
@@ -137,7 +137,7 @@ class LoopSocket:
                     self.gone = True
                     self._finish_waiters()
                     raise ClientGone(str(exc)) from exc
-                bufs = _advance(bufs, n)
+                bufs = advance_buffers(bufs, n)
                 if bufs:
                     await self._ready(True, self.client_timeout)
                     if self.gone:
@@ -146,8 +146,8 @@ class LoopSocket:
             self.sending = False
 
 
-def _advance(bufs: list[bytes], n: int) -> list[bytes]:
-    """The buffers still to send after ``n`` bytes went out."""
+def advance_buffers(bufs: list[bytes], n: int) -> list[bytes]:
+    """The buffers still to send after ``n`` bytes of them went out."""
     i = 0
     while i < len(bufs) and n >= len(bufs[i]):
         n -= len(bufs[i])
@@ -158,6 +158,7 @@ def _advance(bufs: list[bytes], n: int) -> list[bytes]:
     return rest
 
 
-def _wake(fut: asyncio.Future[None]) -> None:
+def wake(fut: asyncio.Future[None]) -> None:
+    """Resolve a readiness future unless it already is (the waits share them)."""
     if not fut.done():
         fut.set_result(None)
