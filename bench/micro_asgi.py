@@ -21,7 +21,7 @@ import time
 import types
 
 from subserve.asgi import connections as asgi_connections
-from subserve.asgi import cycle as asgi
+from subserve.asgi import server as asgi
 from subserve.handoff import item as record
 from tests.helpers.items import build_record
 from tests.helpers.settings import worker_settings

@@ -18,8 +18,8 @@ import pytest
 from conftest import raw_request
 from helpers.items import build_record
 
-from subserve.asgi.cycle import build_scope
 from subserve.asgi.loopsocket import advance_buffers
+from subserve.asgi.scope import build_scope
 from subserve.errors import BadBody
 from subserve.handoff import item as record
 from subserve.http.body import BodyDecoder

@@ -22,7 +22,7 @@ from test_asgi import connect, read_response
 
 from subserve import _engine
 from subserve.asgi import connections as asgi_connections
-from subserve.asgi import cycle as asgi
+from subserve.asgi import server as asgi
 from subserve.handoff import item as record
 
 GET = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -203,8 +203,8 @@ def stream(environ, start_response):
 
 
 def test_real_send_all_is_used() -> None:
-    import subserve.wsgi.handler as wsgi_mod
     import subserve.wsgi.input as input_mod
+    import subserve.wsgi.response as wsgi_mod
 
     assert wsgi_mod.send_all is _engine.send_all
     assert input_mod.send_all is _engine.send_all

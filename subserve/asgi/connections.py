@@ -39,11 +39,14 @@ import os
 from typing import TYPE_CHECKING
 
 from subserve import _engine
-from subserve.asgi.cycle import BLOCK, HTTPCycle, HTTPServer
-from subserve.handoff.item import UPGRADE
+from subserve.asgi.cycle import HTTPCycle
+from subserve.asgi.scope import websocket_scope
+from subserve.asgi.server import HTTPServer
+from subserve.handoff.item import UPGRADE, Item
+from subserve.http.wire import READ_BLOCK as BLOCK
 
 if TYPE_CHECKING:
-    Item = tuple[int, int, int, bytes, bytes]
+    from subserve.asgi.websocket import WebSocketSession
 
 STICKY_REQUESTS = 64   # requests in a row a loop serves on a kept connection
 
@@ -206,16 +209,15 @@ async def serve_connection(conns: Connections, item: Item, left: int) -> None:
         item = release(server.engine_id, fd, keep, leftover)  # None unless pipelined
 
 
-def upgrade_cycle(server: HTTPServer, item: Item) -> HTTPCycle:
+def upgrade_cycle(server: HTTPServer, item: Item) -> HTTPCycle | WebSocketSession:
     """A WebSocket session for a WebSocket handshake, else a plain HTTP cycle
     (the app answers other upgrades as ordinary requests)."""
-    cycle = HTTPCycle(server, item)
+    scope = websocket_scope(server.template, item[1], item[3], server.state)
+    if scope is None:
+        return HTTPCycle(server, item)
     try:
-        from subserve.asgi.websocket import WebSocketCycle, is_websocket
-    except ImportError as exc:
+        from subserve.asgi.websocket import WebSocketSession
+    except ImportError as exc:  # wsproto missing: serve it as HTTP
         server.error_log.warning("WebSocket request served as HTTP: %s", exc)
-        return cycle
-    if not is_websocket(cycle.scope):
-        return cycle
-    cycle.close_io()
-    return WebSocketCycle(server, item)
+        return HTTPCycle(server, item)
+    return WebSocketSession(server, item, scope)

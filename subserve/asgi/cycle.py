@@ -4,24 +4,18 @@ Runs in: worker interpreters, on the interpreter's asyncio loop.
 
 One ``HTTPCycle`` is one request: the ``scope``, ``receive`` and ``send`` of
 the ASGI HTTP spec.  ``asgi.connections`` runs cycles one after another on
-a connection and decides where it waits between requests.
+a connection and decides where it waits between requests. The rules of the
+response head are ``http.response``'s; this module is their asyncio adapter.
 
 Choices made here:
 
 - I/O is ``asgi.loopsocket.LoopSocket``'s: the fd stays blocking (MSG_DONTWAIT),
   and ``send()`` returns once the kernel took every byte, so a slow reader
   suspends the app, never grows memory.  The request body is read only
-  when the app awaits ``receive()``; a WebSocket handshake becomes a
-  ``websocket.WebSocketCycle`` instead.
+  when the app awaits ``receive()``.
 - The response head waits for the first body message and leaves with it in
-  one ``sendmsg``.  Framing: the app's Content-Length; else the length of a
-  single, final body message; else chunked on HTTP/1.1 and close-delimited
-  on HTTP/1.0.  HEAD gets the GET headers and no body.  Hop-by-hop headers
-  from the app are dropped; ``Connection: close`` among them is honoured.
-- ``path`` is the whole decoded path, ``root_path`` the configured prefix
-  (as uvicorn and Starlette expect).  ``server`` and ``client`` are None on
-  a UNIX socket.  ``spec_version`` is 2.3: ``send()`` after the client left
-  is a no-op, and ``receive()`` then returns ``http.disconnect``.
+  one ``sendmsg``; a single, final body message gives the body's length.
+  Bytes beyond the app's Content-Length are cut, with one warning.
 - An app error before the head went out answers 500 (400 for a malformed
   request body); after, the connection is closed to cut the response.
 - Response trailers (the ASGI "http.response.trailers" extension, advertised
@@ -34,178 +28,35 @@ from __future__ import annotations
 
 import _socket
 import asyncio
-import logging
-import re
 import socket
 import time
-from http import HTTPStatus
-from typing import Any
 
-from subserve import _engine
 from subserve.asgi.loopsocket import LoopSocket, wake
-from subserve.asgi.types import ASGIApp, Message, Scope
+from subserve.asgi.scope import build_scope
+from subserve.asgi.server import HTTPServer
+from subserve.asgi.types import Message
 from subserve.errors import BadBody, ClientGone
-from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
-from subserve.handoff.settings import WorkerSettings
+from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE, Item
 from subserve.http.body import BodyDecoder
-from subserve.http.target import decode_path, split_target
-from subserve.http.wire import (
-    CHUNKED_FRAMING,
-    CONNECTION,
-    CONTINUE,
-    CRLF,
-    DATE,
-    END_CLOSE,
-    END_KEEP_10,
-    END_KEEP_11,
-    HOP,
-    LAST_CHUNK,
-    LENGTH,
-    PLAIN,
-    RESPONSE_FIELD_KINDS,
-    std_headers,
+from subserve.http.response import (
+    MAX_DRAIN,
+    NO_HEADERS,
+    bodyless,
+    clip,
+    drainable,
+    error_page,
+    head,
 )
-from subserve.worker.accesslog import AccessLog
+from subserve.http.wire import CONTINUE, CRLF, LAST_CHUNK
+from subserve.http.wire import READ_BLOCK as BLOCK
 
-BLOCK = 64 * 1024        # one recv
-MAX_DRAIN = 1 << 20      # unread request body discarded to keep a connection
 MAX_EXTRA = 64 * 1024    # pipelined bytes buffered while watching for a disconnect
-FLUSH_DELAY = 0.05       # seconds an access line may wait for its batch
-
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]").search
-
-# RESPONSE_FIELD_KINDS keyed by the bytes names ASGI apps send.
-_SPECIAL = {name.encode(): kind for name, kind in RESPONSE_FIELD_KINDS.items()}
-_CACHE_MAX = 1024
 
 _DISCONNECT: Message = {"type": "http.disconnect"}
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 
 # Response states of a cycle (_TRAILERS: the body ended, trailers are due).
 _IDLE, _STARTED, _HEAD_SENT, _TRAILERS, _DONE = range(5)
-_EXTENSIONS = {"http.response.trailers": {}}
-
-
-def _status_line(code: int) -> bytes:
-    try:
-        phrase = HTTPStatus(code).phrase
-    except ValueError:
-        phrase = ""
-    return b"HTTP/1.1 %d %s\r\n" % (code, phrase.encode("latin-1"))
-
-
-_STATUS_LINES = {code: _status_line(code) for code in range(100, 600)}
 _NO_BODY = BodyDecoder(False, 0)
-
-
-class HTTPServer:
-    """What every request of one worker interpreter shares."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        settings: WorkerSettings,
-        *,
-        access_log: AccessLog | None,
-        error_log: logging.Logger,
-        state: dict[str, Any],
-    ) -> None:
-        self.app = app
-        self.engine_id = settings.engine_id
-        self.client_timeout = settings.client_timeout
-        self.keep_alive = settings.keep_alive
-        self.ws = settings.websocket
-        self.access_log = access_log
-        self.error_log = error_log
-        self.state = state
-        self.loop = asyncio.get_running_loop()
-        self.template: Scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "scheme": settings.url_scheme,
-            "root_path": settings.root_path.rstrip("/"),
-        }
-        self.header_lines: dict[tuple[bytes, bytes], tuple[int, bytes]] = {}
-        # an app's whole header list, validated: (lines, length, close, own)
-        self.header_blocks: dict[tuple[Any, ...], tuple[bytes, int | None, bool, int]] = {}
-        self.flush_timer: asyncio.TimerHandle | None = None
-        self.websockets: set[Any] = set()      # open WebSocket sessions
-        self.background: set[asyncio.Task[Any]] = set()
-        self.draining = False
-
-    def log_access(self, *fields: Any) -> None:
-        """One access line; lines are written in batches, at most FLUSH_DELAY late."""
-        self.access_log.log(*fields)
-        if self.flush_timer is None:
-            self.flush_timer = self.loop.call_later(FLUSH_DELAY, self.flush_access)
-
-    def flush_access(self) -> None:
-        self.flush_timer = None
-        if self.access_log is not None:
-            self.access_log.flush()
-
-    def on_drain(self) -> None:
-        """A graceful stop began: close open WebSockets with 1001 (going away)."""
-        self.draining = True
-        for session in list(self.websockets):
-            session.shut_down()
-
-    def header_line(self, name: Any, value: Any) -> tuple[int, bytes]:
-        """Validate and encode one response header: (kind, b"name: value\\r\\n")."""
-        key = (name, value)
-        entry = self.header_lines.get(key) if type(name) is bytes else None
-        if entry is None:
-            entry = _learn_header(name, value)
-            if len(self.header_lines) >= _CACHE_MAX:
-                self.header_lines.clear()
-            self.header_lines[key] = entry
-        return entry
-
-
-def _learn_header(name: Any, value: Any) -> tuple[int, bytes]:
-    if not isinstance(name, (bytes, bytearray)) or not isinstance(value, (bytes, bytearray)):
-        raise TypeError("ASGI header names and values must be bytes")
-    name, value = bytes(name), bytes(value).strip(b" \t")
-    if _TOKEN.fullmatch(name) is None:
-        raise ValueError(f"invalid header name {name!r}")
-    if _BAD_VALUE(value) is not None:
-        raise ValueError(f"invalid header value {value!r}")
-    return _SPECIAL.get(name.lower(), PLAIN), name + b": " + value + CRLF
-
-
-def build_scope(template: Scope, flags: int, record: bytes, state: dict[str, Any]) -> Scope:
-    """The HTTP scope of one request head record (docs/internals.md).
-
-    ``template`` gives ``scheme`` and ``root_path``.
-    """
-    parts = record.split(b"\0")
-    raw_path, _, query = parts[1].partition(b"?")
-    # find(), not ``in``: bytes.__contains__ first tries the operand as an int
-    # and clears a TypeError, ten times the cost of the search itself
-    if raw_path[:1] == b"/" and raw_path.find(b"%") < 0 and raw_path.isascii():
-        path = raw_path.decode("ascii")  # the usual case: nothing to decode
-    else:
-        text, _, _authority = split_target(parts[1].decode("latin-1"))
-        raw_path = text.encode("latin-1")
-        path = decode_path(text).encode("latin-1").decode("utf-8", "replace")
-    method, rport, sport = parts[0], parts[3], parts[5]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1" if flags & HTTP11 else "1.0",
-        "method": _METHODS.get(method) or method.decode("latin-1"),
-        "scheme": template["scheme"],
-        "path": path,
-        "raw_path": raw_path,
-        "query_string": query,
-        "root_path": template["root_path"],
-        "headers": [(parts[i], parts[i + 1]) for i in range(6, len(parts), 2)],
-        "client": (parts[2].decode("latin-1"), int(rport)) if rport else None,
-        "server": (parts[4].decode("latin-1"), int(sport)) if sport else None,
-        "state": state.copy(),
-        "extensions": _EXTENSIONS,
-    }
 
 
 class HTTPCycle(LoopSocket):
@@ -220,18 +71,16 @@ class HTTPCycle(LoopSocket):
     state = _IDLE
     status = 0
     line = b""
-    block = b""
-    length: int | None = None
-    close = False
-    own = 3                # Date (1) and Server (2) lines still to add
-    nobody = False
+    block = NO_HEADERS     # the app's headers, validated (http.response.HeaderBlock)
+    nobody = False         # a status without content, or HEAD
     chunked = False
     keep = False
     sent = 0
     started = 0.0
     trailers = False       # the app announced http.response.trailers
+    overflow = False       # the app sent past its Content-Length
 
-    def __init__(self, server: HTTPServer, item: tuple[int, int, int, bytes, bytes]) -> None:
+    def __init__(self, server: HTTPServer, item: Item) -> None:
         fd, flags, content_length, record, data = item
         # LoopSocket.__init__, inline: one call less on every request
         self.loop = server.loop
@@ -271,10 +120,11 @@ class HTTPCycle(LoopSocket):
                     self.server.error_log.error("the ASGI app returned without a response")
                 await self._answer_error(500)
         if self.server.access_log is not None:
-            self._log_access()
+            self.server.log_request(self.scope, self.status, self.sent, self.started)
         body = self.body
+        length = self.block.length
         if self.keep and not self.gone and (body is _NO_BODY or body.done) and (
-                self.length is None or self.nobody or self.sent == self.length):
+                length is None or self.nobody or self.sent == length):
             # the usual case, without a wait (_NO_BODY never holds a leftover)
             return True, self.extra if body is _NO_BODY else body.leftover() + self.extra
         return await self._keep_alive()
@@ -285,8 +135,8 @@ class HTTPCycle(LoopSocket):
             self.state = _DONE
             return
         if self.bad_body:
-            status = 400
-        body = b"Bad Request\n" if status == 400 else b"Internal Server Error\n"
+            status = BadBody.status_hint
+        _reason, body = error_page(status)
         self.state = _IDLE
         self.sending = False
         headers = [(b"content-type", b"text/plain; charset=utf-8"),
@@ -303,7 +153,8 @@ class HTTPCycle(LoopSocket):
         """Whether the connection can carry another request, and its leftover."""
         if not self.keep or self.gone or self.bad_body:
             return False, b""
-        if self.length is not None and not self.nobody and self.sent != self.length:
+        length = self.block.length
+        if length is not None and not self.nobody and self.sent != length:
             return False, b""  # the client still waits for the announced bytes
         if not self.body.done and not await self._drain():
             return False, b""
@@ -412,8 +263,6 @@ class HTTPCycle(LoopSocket):
             self.body.feed(data)
             return True
 
-    # -- readiness waits --------------------------------------------------------
-
     # -- send -------------------------------------------------------------------
 
     async def send(self, message: Message) -> None:
@@ -436,8 +285,8 @@ class HTTPCycle(LoopSocket):
             if self.state != _TRAILERS:
                 raise RuntimeError("http.response.trailers without trailers announced, "
                                    "or before the body ended")
-            self.trailer_lines.extend(
-                self.server.header_line(name, value)[1] for name, value in message.get("headers", ()))
+            line = self.server.encoder.line
+            self.trailer_lines.extend(line(pair) for pair in message.get("headers", ()))
             if not message.get("more_trailers", False):
                 await self._send_trailers(self.trailer_lines)
         else:
@@ -445,52 +294,13 @@ class HTTPCycle(LoopSocket):
 
     def _start(self, message: Message) -> None:
         status = message["status"]
-        line = _STATUS_LINES.get(status) if type(status) is int else None
-        if line is None:
-            raise ValueError(f"invalid HTTP status {status!r}")
-        headers = message.get("headers", ())
-        blocks = self.server.header_blocks
-        key = entry = None
-        if type(headers) is list or type(headers) is tuple:
-            key = tuple(headers)  # apps mostly send the same header lists again
-            try:
-                entry = blocks.get(key)
-            except TypeError:  # unhashable pairs: _header_block says what is wrong
-                key = None
-        if entry is None:
-            entry = self._header_block(headers)
-            if key is not None:
-                if len(blocks) >= _CACHE_MAX:
-                    blocks.clear()
-                blocks[key] = entry
-        self.line = line
-        self.block, self.length, self.close, self.own = entry
+        self.line, self.block = self.server.encoder.start(status, message.get("headers", ()))
         self.status = status
-        self.nobody = status < 200 or status in (204, 304) or self.scope["method"] == "HEAD"
+        self.nobody = bodyless(status) or self.scope["method"] == "HEAD"
         if message.get("trailers", False):
             self.trailers = True
             self.trailer_lines: list[bytes] = []
         self.state = _STARTED
-
-    def _header_block(self, headers: Any) -> tuple[bytes, int | None, bool, int]:
-        """Validate an app's headers: (lines, Content-Length, close asked, own lines)."""
-        lines = []
-        length = None
-        close = False
-        own = 3
-        header_line = self.server.header_line
-        for name, value in headers:
-            kind, text = header_line(name, value)
-            if not kind:
-                lines.append(text)
-            elif kind == LENGTH:
-                length = _content_length(value, length)
-            elif kind == CONNECTION:
-                close = close or b"close" in value.lower()
-            elif kind != HOP:
-                own &= ~1 if kind == DATE else ~2
-                lines.append(text)
-        return b"".join(lines), length, close, own
 
     def _body_buffers(self, body: bytes, more: bool) -> list[bytes]:
         """What one body message puts on the wire (head included, once)."""
@@ -502,11 +312,11 @@ class HTTPCycle(LoopSocket):
         if self.state == _STARTED and not more and not self.nobody and not self.trailers:
             # the usual response, one body message: head and body leave together
             self.state = _HEAD_SENT
-            length = self.length
+            length = self.block.length
             if length is None:
                 length = len(body)
             elif len(body) > length:
-                body = body[:length]
+                body = self._clip(body, length)
             head = self._head(length)
             self.sent = len(body)
             self._end(False)
@@ -514,7 +324,7 @@ class HTTPCycle(LoopSocket):
         bufs: list[bytes] = []
         if self.state == _STARTED:
             self.state = _HEAD_SENT
-            length = self.length
+            length = self.block.length
             if length is None and not more and not self.trailers:
                 length = len(body)  # trailers need the chunked framing instead
             bufs.append(self._head(length))
@@ -525,8 +335,8 @@ class HTTPCycle(LoopSocket):
                 if not more and not self.trailers:
                     bufs.append(LAST_CHUNK)
             elif body:
-                if self.length is not None:
-                    body = body[:max(self.length - self.sent, 0)]
+                if self.block.length is not None:
+                    body = self._clip(body, self.block.length)
                 bufs.append(body)
             self.sent += len(body)
         self._end(more)
@@ -551,52 +361,25 @@ class HTTPCycle(LoopSocket):
     def _head(self, length: int | None) -> bytes:
         """The response head; decides framing and keep-alive."""
         flags = self.flags
-        keep = bool(flags & KEEP_ALIVE) and not self.close
-        status = self.status
-        if status < 200 or status in (204, 304):
-            framing = b"Content-Length: %d\r\n" % self.length if (
-                status == 304 and self.length is not None) else b""
-            keep = keep and status >= 200
-        elif length is not None:
-            framing = b"Content-Length: %d\r\n" % length
-        elif self.nobody:
-            framing = b""  # HEAD: GET would be chunked, there is no body to frame
-        elif flags & HTTP11:
-            framing = CHUNKED_FRAMING
-            self.chunked = True
-        else:
-            framing, keep = b"", False  # HTTP/1.0: the close ends the body
-        if keep:
-            keep = self._may_keep()
-        self.keep = keep
-        end = (END_KEEP_11 if flags & HTTP11 else END_KEEP_10) if keep else END_CLOSE
-        return b"".join((self.line, self.block, std_headers(self.own), framing, end))
+        data, self.chunked, self.keep = head(self.status, self.line, self.block, length,
+                                             self.scope["method"] == "HEAD", flags & HTTP11 != 0,
+                                             flags & KEEP_ALIVE != 0, self._may_keep)
+        return data
 
     def _may_keep(self) -> bool:
         body = self.body
         if self.bad_body or self.gone:
             return False
-        if not body.done and (self.expect or body.remaining_hint() > MAX_DRAIN):
+        if not body.done and not drainable(self.expect, body.remaining_hint()):
             self.expect = False  # no 100 Continue after the final response
             return False
-        return not _engine.draining(self.server.engine_id)
+        return not self.server.is_draining()
 
-    def _log_access(self) -> None:
-        scope = self.scope
-        client = scope["client"]
-        target = scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            target += "?" + scope["query_string"].decode("latin-1")
-        self.server.log_access(client[0] if client else "-", scope.get("method", "GET"), target,
-                               "HTTP/" + scope["http_version"], self.status, self.sent,
-                               time.perf_counter() - self.started)
-
-
-def _content_length(value: bytes, previous: int | None) -> int:
-    value = value.strip()
-    if not value.isdigit():
-        raise ValueError(f"invalid Content-Length {value!r}")
-    length = int(value)
-    if previous is not None and previous != length:
-        raise ValueError("conflicting Content-Length headers")
-    return length
+    def _clip(self, body: bytes, length: int) -> bytes:
+        """Cut what would exceed the app's Content-Length (warning once)."""
+        cut = clip(body, length, self.sent)
+        if len(cut) < len(body) and not self.overflow:
+            self.overflow = True
+            self.server.error_log.warning(
+                "ASGI app sent more than its Content-Length (%d); the excess is dropped", length)
+        return cut

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from subserve import _engine
 from subserve import log as logs
 from subserve.asgi.connections import Connections
-from subserve.asgi.cycle import HTTPServer
 from subserve.asgi.lifespan import Lifespan
+from subserve.asgi.server import HTTPServer
 from subserve.asgi.types import ASGIApp
 from subserve.errors import LifespanFailed
 from subserve.handoff.item import is_stop

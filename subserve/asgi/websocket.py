@@ -2,10 +2,13 @@
 
 Runs in: worker interpreters, on the interpreter's asyncio loop.
 
-The C engine parsed the handshake request; wsproto (pure Python, so it
-loads in an OWN_GIL interpreter) frames messages once the app accepted.
-The connection stays with this interpreter until it closes, then goes back
-to the engine to be closed.
+The C engine parsed the handshake request (``asgi.scope`` tells a WebSocket
+handshake and builds its scope); wsproto (pure Python, so it loads in an
+OWN_GIL interpreter) frames messages once the app accepted. A session is a
+``LoopSocket`` of its own, not an HTTP cycle: it shares the HTTP code's
+scope builder, head encoder and access log, nothing of its state. The
+connection stays with this interpreter until it closes, then goes back to
+the engine to be closed.
 
 Choices made here:
 
@@ -32,6 +35,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -40,43 +44,46 @@ from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import RemoteProtocolError, generate_accept_token
 
-from subserve.asgi.cycle import _DONE, BLOCK, HTTPCycle, HTTPServer
+from subserve.asgi.loopsocket import LoopSocket
+from subserve.asgi.server import HTTPServer
+from subserve.asgi.types import Scope
 from subserve.errors import ClientGone
+from subserve.handoff.item import Item
+from subserve.http.response import NO_HEADERS, STATUS_LINES, head
+from subserve.http.wire import READ_BLOCK as BLOCK
 
 INBOX = 16                # whole messages queued for receive()
 CLOSE_WAIT = 2.0          # seconds to wait for the client's close frame
-_FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-_ERROR = (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n"
-          b"Connection: close\r\n\r\n")
 
 
-def is_websocket(scope: dict[str, Any]) -> bool:
-    """Whether an upgrade request asks for a WebSocket (RFC 6455 4.1)."""
-    if scope["method"] != "GET":
-        return False
-    fields = {name: value for name, value in scope["headers"]}
-    return (b"websocket" in fields.get(b"upgrade", b"").lower()
-            and fields.get(b"sec-websocket-version") == b"13"
-            and bool(fields.get(b"sec-websocket-key")))
+def _never() -> bool:
+    return False
 
 
-class WebSocketCycle(HTTPCycle):
+def _refusal(status: int) -> bytes:
+    """The whole response refusing a handshake (403 or 500): empty, closing."""
+    return head(status, STATUS_LINES[status], NO_HEADERS, 0, False, True, False, _never)[0]
+
+
+class WebSocketSession(LoopSocket):
     """One WebSocket session: the ASGI ``websocket`` scope, receive and send."""
 
     accepted = False
+    refused = False           # a 403 or 500 answered the handshake
     close_sent = False
     disconnect: dict[str, Any] | None = None
+    status = 0
+    sent = 0
 
-    def __init__(self, server: HTTPServer, item: tuple[int, int, int, bytes, bytes]) -> None:
-        super().__init__(server, item)
-        scope = self.scope
-        del scope["method"]
-        scope["type"] = "websocket"
-        scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
-        fields = dict(scope["headers"])
-        self.key = fields[b"sec-websocket-key"]
-        offered = fields.get(b"sec-websocket-protocol", b"").decode("latin-1")
-        scope["subprotocols"] = [p.strip() for p in offered.split(",") if p.strip()]
+    def __init__(self, server: HTTPServer, item: Item, scope: Scope) -> None:
+        fd, _flags, _length, _record, data = item
+        super().__init__(server.loop, fd)
+        self.server = server
+        self.client_timeout = server.client_timeout
+        self.scope = scope
+        self.extra = data       # frames the client sent right after its handshake
+        self.key = dict(scope["headers"])[b"sec-websocket-key"]
+        self.started = time.perf_counter()
         self.connected = False  # websocket.connect went to the app
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(INBOX)
         self.conn: Connection | None = None
@@ -98,7 +105,7 @@ class WebSocketCycle(HTTPCycle):
             await self._fail()
         else:
             if not self.accepted:
-                await self._refuse(_FORBIDDEN)
+                await self._refuse(403)
             elif not self.close_sent:
                 await self._close(1000, "")
         finally:
@@ -107,7 +114,7 @@ class WebSocketCycle(HTTPCycle):
                 if task is not None:
                     task.cancel()
         if self.server.access_log is not None:
-            self._log_access()
+            self.server.log_request(self.scope, self.status, self.sent, self.started)
         return False, b""
 
     async def _write(self, bufs: list[bytes]) -> None:
@@ -197,7 +204,7 @@ class WebSocketCycle(HTTPCycle):
             await self._accept(message)
         elif kind == "websocket.close":
             if not self.accepted:
-                await self._refuse(_FORBIDDEN)
+                await self._refuse(403)
             elif not self.close_sent:
                 await self._close(message.get("code") or 1000, message.get("reason") or "")
         else:
@@ -211,8 +218,7 @@ class WebSocketCycle(HTTPCycle):
         if subprotocol:
             lines.append(b"Sec-WebSocket-Protocol: " + subprotocol.encode("latin-1") + b"\r\n")
         headers = list(message.get("headers", ()))
-        for name, value in headers:
-            lines.append(self.server.header_line(name, value)[1])
+        lines += map(self.server.encoder.line, headers)
         extensions: list[Extension] = []
         if self.server.ws.per_message_deflate and not any(
                 bytes(name).lower() == b"sec-websocket-extensions" for name, _ in headers):
@@ -277,19 +283,20 @@ class WebSocketCycle(HTTPCycle):
             await asyncio.wait([self.reader_task], timeout=CLOSE_WAIT)
         self._disconnected(code, reason)
 
-    async def _refuse(self, response: bytes) -> None:
-        if self.accepted or self.state:
+    async def _refuse(self, status: int) -> None:
+        """Answer the handshake with an HTTP error instead (once, before accept)."""
+        if self.accepted or self.refused:
             return
-        self.state = _DONE  # nothing more may be sent as HTTP
-        self.status = int(response[9:12])
+        self.refused = True
+        self.status = status
         with contextlib.suppress(ClientGone):
-            await self._write([response])
+            await self._write([_refusal(status)])
 
     async def _fail(self) -> None:
         if self.accepted:
             await self._close(1011, "internal error")
         else:
-            await self._refuse(_ERROR)
+            await self._refuse(500)
 
     def shut_down(self) -> None:
         """Graceful stop: close with 1001 (going away)."""

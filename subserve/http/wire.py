@@ -12,6 +12,7 @@ import re
 import time
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+READ_BLOCK = 64 * 1024     # bytes asked of one read from a connection
 MAX_CHUNK_LINE = 4096      # chunk-size line with its (ignored) extensions
 MAX_TRAILERS = 16 * 1024   # all trailer lines together, then discarded
 

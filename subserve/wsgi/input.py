@@ -23,8 +23,7 @@ from subserve.errors import BadBody, ClientGone
 from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE
 from subserve.http.body import BodyDecoder
 from subserve.http.wire import CONTINUE
-
-BLOCK = 64 * 1024          # one os.read for chunked bodies and big reads
+from subserve.http.wire import READ_BLOCK as BLOCK
 
 
 class WSGIInput:
