@@ -4,21 +4,19 @@ Runs in: worker interpreters.
 
 Many C extensions still refuse OWN_GIL subinterpreters; CPython then raises
 ``ImportError: module X does not support loading in subinterpreters``. That
-error is turned into one message naming the module and what to do, instead of
-a traceback per worker.
+error is turned into one message naming the module, the distribution that
+ships it, and what to do, instead of a traceback per worker.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import traceback
 from collections.abc import Callable
 from typing import Any
 
 from subserve.errors import AppLoadError
-
-_REFUSAL = re.compile(r"module (?P<name>[\w.]+) does not support loading in subinterpreters")
+from subserve.isolation.refusal import find_refusal, is_refusal
 
 
 def load_app(spec: str, factory: bool = False) -> Callable[..., Any]:
@@ -29,7 +27,7 @@ def load_app(spec: str, factory: bool = False) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        if exc.name == module_name and not _REFUSAL.search(str(exc)):
+        if exc.name == module_name and not is_refusal(exc):
             raise AppLoadError(f"could not import module {module_name!r}: {exc}") from exc
         raise
     app: Any = module
@@ -45,29 +43,17 @@ def load_app(spec: str, factory: bool = False) -> Callable[..., Any]:
     return app
 
 
-def refusing_module(exc: BaseException) -> str | None:
-    """The extension module that refused a subinterpreter, if that is the cause."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        match = _REFUSAL.search(str(exc))
-        if isinstance(exc, ImportError) and match:
-            return match.group("name")
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def describe_load_error(spec: str, exc: BaseException) -> str:
     """One message for the user: what refused, and what to do about it."""
-    module = refusing_module(exc)
-    if module is not None:
+    refusal = find_refusal(exc)
+    if refusal is not None:
+        package = refusal.distribution or f"the package that provides {refusal.module}"
         return (
-            f"{module} does not support subinterpreters, so {spec} cannot run in an "
+            f"{refusal} does not support subinterpreters, so {spec} cannot run in an "
             "OWN_GIL worker interpreter.\n"
-            f"  What to do: upgrade the package that provides {module} to a release that "
-            "supports per-interpreter GIL (Py_MOD_PER_INTERPRETER_GIL_SUPPORTED), remove it "
-            "from the app's imports, or serve this app with a process-based server "
-            "(gunicorn, uvicorn)."
+            f"  What to do: upgrade {package} to a release that supports a per-interpreter "
+            "GIL (Py_MOD_PER_INTERPRETER_GIL_SUPPORTED), remove it from the app's imports, "
+            "or serve this app with a process-based server (gunicorn, uvicorn)."
         )
     if isinstance(exc, AppLoadError):
         return str(exc)
