@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import raw_request
 from helpers.items import build_record
+from helpers.server import raw_request
 
 from subserve.asgi.cycle import build_scope
 from subserve.asgi.loopsocket import advance_buffers

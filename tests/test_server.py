@@ -14,14 +14,12 @@ import time
 import h11
 import httpx
 import pytest
-from conftest import raw_request
+from helpers.server import RunningServer, free_port, raw_request
 
 
 @pytest.fixture(scope="module")
 def server(request):
     """One server for the module's read-only tests (2 workers, 2 threads each)."""
-    from conftest import RunningServer, free_port
-
     port = free_port()
     srv = RunningServer(["basic:app", "--bind", f"127.0.0.1:{port}", "--workers", "2",
                          "--threads", "2", "--keep-alive", "2"], port)
