@@ -5,10 +5,13 @@ Runs in: the test process (servers run in their own processes).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.conn import Conn
+from helpers.logs import ListHandler
 from helpers.server import RunningServer, free_port
 
 INTEGRATION = Path(__file__).parent / "integration"
@@ -39,3 +42,23 @@ def start_server() -> Iterator[Callable[..., RunningServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def conn() -> Iterator[Conn]:
+    """A socketpair: the handler under test writes to ``conn.fd``."""
+    c = Conn()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def error_log() -> Iterator[tuple[logging.Logger, ListHandler]]:
+    """A logger for the code under test, and the handler that keeps its records."""
+    logger = logging.getLogger("subserve.test.error")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = ListHandler()
+    logger.addHandler(handler)
+    yield logger, handler
+    logger.removeHandler(handler)

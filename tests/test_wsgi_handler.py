@@ -15,189 +15,18 @@ import re
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
 from wsgiref.validate import validator
 
 import pytest
-from helpers.items import build_record
-from helpers.settings import worker_settings
+from helpers.conn import Conn, parse_responses
+from helpers.items import H11, make_item
+from helpers.wsgi import chunked, echo, hello, make_handler, stream
 
 from subserve import _engine
 from subserve.errors import BadBody
 from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE
 from subserve.worker.accesslog import AccessLog
-from subserve.wsgi.handler import WSGIHandler
 from subserve.wsgi.streams import FileWrapper
-
-H11 = KEEP_ALIVE | HTTP11
-
-
-# -- helpers -------------------------------------------------------------------
-
-
-def make_item(
-    fd: int,
-    target: bytes = b"/",
-    *,
-    method: bytes = b"GET",
-    headers: list[tuple[bytes, bytes]] | None = None,
-    flags: int = H11,
-    content_length: int = -1,
-    data: bytes = b"",
-) -> tuple[int, int, int, bytes, bytes]:
-    """A queue item as the engine builds it (docs/internals.md)."""
-    if headers is None:
-        headers = [(b"host", b"test")]
-    if content_length >= 0:
-        headers = [*headers, (b"content-length", str(content_length).encode())]
-    if flags & CHUNKED:
-        headers = [*headers, (b"transfer-encoding", b"chunked")]
-    head = build_record(method, target, ("127.0.0.1", "40000"), ("127.0.0.1", "8000"), headers)
-    return fd, flags, content_length, head, data
-
-
-class Response:
-    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes):
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-
-    def get(self, name: str) -> str | None:
-        values = [v for n, v in self.headers if n.lower() == name.lower()]
-        return ", ".join(values) if values else None
-
-
-def parse_responses(raw: bytes, head: bool = False) -> list[Response]:
-    """Split raw bytes into responses (1xx included); strict enough for tests."""
-    out = []
-    while raw:
-        top, sep, raw = raw.partition(b"\r\n\r\n")
-        assert sep, f"incomplete head: {top!r}"
-        lines = top.decode("latin-1").split("\r\n")
-        version, status, reason = lines[0].split(" ", 2)
-        assert version == "HTTP/1.1"
-        headers = [tuple(line.split(": ", 1)) for line in lines[1:]]
-        resp = Response(int(status), reason, headers, b"")
-        out.append(resp)
-        if resp.status < 200 or resp.status in (204, 304) or head:
-            continue
-        if resp.get("transfer-encoding") == "chunked":
-            body = []
-            while True:
-                size_line, _, raw = raw.partition(b"\r\n")
-                size = int(size_line, 16)
-                body.append(raw[:size])
-                assert raw[size:size + 2] == b"\r\n"
-                raw = raw[size + 2:]
-                if not size:
-                    break
-            resp.body = b"".join(body)
-        elif resp.get("content-length") is not None:
-            n = int(resp.get("content-length"))
-            resp.body, raw = raw[:n], raw[n:]
-        else:
-            resp.body, raw = raw, b""  # close-delimited
-    return out
-
-
-class Conn:
-    """A socketpair: ``fd`` is the server side, ``client`` the peer."""
-
-    def __init__(self) -> None:
-        self.server, self.client = socket.socketpair()
-
-    @property
-    def fd(self) -> int:
-        return self.server.fileno()
-
-    def read_all(self) -> bytes:
-        """Everything the handler wrote so far (it has returned already)."""
-        self.client.setblocking(False)
-        chunks = []
-        try:
-            while True:
-                data = self.client.recv(1 << 20)
-                if not data:
-                    break
-                chunks.append(data)
-        except BlockingIOError:
-            pass
-        self.client.setblocking(True)
-        return b"".join(chunks)
-
-    def responses(self, head: bool = False) -> list[Response]:
-        return parse_responses(self.read_all(), head)
-
-    def response(self, head: bool = False) -> Response:
-        (resp,) = self.responses(head)
-        return resp
-
-    def close(self) -> None:
-        self.server.close()
-        self.client.close()
-
-
-@pytest.fixture
-def conn() -> Iterator[Conn]:
-    c = Conn()
-    yield c
-    c.close()
-
-
-class ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, rec: logging.LogRecord) -> None:
-        self.records.append(rec)
-
-    def messages(self, level: int = logging.DEBUG) -> list[str]:
-        return [r.getMessage() for r in self.records if r.levelno >= level]
-
-
-@pytest.fixture
-def error_log() -> Iterator[tuple[logging.Logger, ListHandler]]:
-    logger = logging.getLogger("subserve.test.error")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    handler = ListHandler()
-    logger.addHandler(handler)
-    yield logger, handler
-    logger.removeHandler(handler)
-
-
-def make_handler(app, error_log=None, *, access_log=None, is_draining=lambda: False,
-                 max_drain: int | None = None, **config) -> WSGIHandler:
-    """A handler as a worker builds it; ``config``: Config fields (root_path...)."""
-    logger = error_log[0] if error_log else logging.getLogger("subserve.test.quiet")
-    handler = WSGIHandler(app, worker_settings(**config), access_log=access_log,
-                          error_log=logger, is_draining=is_draining)
-    if max_drain is not None:
-        handler.max_drain = max_drain
-    return handler
-
-
-def hello(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"Hello, world!"]
-
-
-def echo(environ, start_response):
-    """Echo the body read with read(); report what the environ said."""
-    body = environ["wsgi.input"].read()
-    start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                              ("X-Len", environ.get("CONTENT_LENGTH", "none"))])
-    return [body]
-
-
-def stream(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    yield b"one,"
-    yield b""
-    yield b"two"
-
 
 # -- basics ----------------------------------------------------------------------
 
@@ -334,11 +163,6 @@ def test_readlines_hint_and_read_sizes(conn: Conn) -> None:
     make_handler(app).handle(make_item(conn.fd, method=b"PUT", content_length=len(body),
                                        data=body))
     assert got == {"two": b"ab", "lines": [b"c\n", b"de\n"], "rest": b"fg\n", "end": b""}
-
-
-def chunked(*parts: bytes, trailer: bytes = b"") -> bytes:
-    out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
-    return out + b"0\r\n" + trailer + b"\r\n"
 
 
 def test_chunked_body_in_data(conn: Conn) -> None:
