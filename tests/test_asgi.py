@@ -15,8 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers.http import ResponseReader
 from helpers.items import build_record
-from helpers.server import raw_request
+from helpers.server import connect, raw_request, ws_url
 
 from subserve.asgi.cycle import build_scope
 from subserve.asgi.loopsocket import advance_buffers
@@ -137,40 +138,6 @@ def test_asgi2_adapter() -> None:
 
 # -- against a real server -----------------------------------------------------
 
-def read_response(sock: socket.socket, buf: bytes = b"") -> tuple[bytes, dict[str, str], bytes, bytes]:
-    """One response from ``sock``: (status line, headers, body, bytes past it)."""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise AssertionError(f"connection closed inside a head: {buf!r}")
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    status, *lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
-    if "content-length" in headers:
-        n = int(headers["content-length"])
-        while len(rest) < n:
-            rest += sock.recv(65536)
-        return status.encode(), headers, rest[:n], rest[n:]
-    if headers.get("transfer-encoding") == "chunked":
-        while not rest.endswith(b"0\r\n\r\n"):
-            rest += sock.recv(65536)
-        body, data = b"", rest
-        while True:
-            size_line, _, data = data.partition(b"\r\n")
-            size = int(size_line, 16)
-            if not size:
-                return status.encode(), headers, body, data[2:]
-            body, data = body + data[:size], data[size + 2:]
-    while chunk := sock.recv(65536):  # close-delimited
-        rest += chunk
-    return status.encode(), headers, rest, b""
-
-
-def connect(server) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", server.port), timeout=10)
-
-
 @pytest.fixture
 def asgi_server(start_server, tmp_path):
     return start_server("asgi_apps:app", "--workers", "2",
@@ -238,15 +205,15 @@ def test_keep_alive_and_pipelining(asgi_server) -> None:
         reqs = b"".join(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nbody%d" % i
                         for i in range(5))
         sock.sendall(reqs + b"GET /stream?2 HTTP/1.1\r\nHost: x\r\n\r\n")
-        rest = b""
+        reader = ResponseReader(sock)
         for i in range(5):
-            status, headers, body, rest = read_response(sock, rest)
-            assert status == b"HTTP/1.1 200 OK" and body == b"body%d" % i
-            assert "connection" not in headers
-        status, headers, body, rest = read_response(sock, rest)
-        assert body == b"part 0\npart 1\n" and rest == b""
+            r = reader.read("POST")
+            assert (r.version, r.status, r.reason) == ("HTTP/1.1", 200, "OK") and r.body == b"body%d" % i
+            assert "connection" not in r.headers
+        r = reader.read()
+        assert r.body == b"part 0\npart 1\n" and reader.pending == b""
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")  # same connection, later
-        assert read_response(sock)[2] == b"Hello, world!"
+        assert reader.read().body == b"Hello, world!"
 
 
 def test_response_trailers(asgi_server) -> None:
@@ -259,8 +226,10 @@ def test_response_trailers(asgi_server) -> None:
         assert b"Transfer-Encoding: chunked" in head and b"Content-Length" not in head
         assert body == b"4\r\ndata\r\n0\r\nx-checksum: abc\r\nx-count: 1\r\n\r\n"
         sock.sendall(b"GET /trailers?skip HTTP/1.1\r\nHost: x\r\n\r\n")  # same connection
-        status, headers, body, rest = read_response(sock)
-        assert (status, body, rest) == (b"HTTP/1.1 200 OK", b"data", b"")
+        reader = ResponseReader(sock)
+        r = reader.read()
+        assert (r.version, r.status, r.reason, r.body, reader.pending) == (
+            "HTTP/1.1", 200, "OK", b"data", b"")
     # HTTP/1.0 has no chunked framing to carry them: dropped
     raw = raw_request(asgi_server.port, b"GET /trailers HTTP/1.0\r\n\r\n")
     assert raw.endswith(b"\r\n\r\ndata") and b"x-checksum: abc" not in raw
@@ -271,10 +240,11 @@ def test_response_trailers(asgi_server) -> None:
 def test_app_errors(asgi_server) -> None:
     with connect(asgi_server) as sock:
         sock.sendall(b"GET /error HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, headers, body, _ = read_response(sock)
-        assert status == b"HTTP/1.1 500 Internal Server Error"
+        reader = ResponseReader(sock)
+        r = reader.read()
+        assert (r.version, r.status, r.reason) == ("HTTP/1.1", 500, "Internal Server Error")
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")  # still kept alive
-        assert read_response(sock)[2] == b"Hello, world!"
+        assert reader.read().body == b"Hello, world!"
     raw = raw_request(asgi_server.port, b"GET /error-after HTTP/1.1\r\nHost: x\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 200 OK") and b"partial" in raw
     assert not raw.endswith(b"0\r\n\r\n")  # cut short: no last chunk, then closed
@@ -289,7 +259,7 @@ def test_expect_continue(asgi_server) -> None:
                      b"Expect: 100-continue\r\n\r\n")
         assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"abcd")
-        assert read_response(sock)[2] == b"abcd"
+        assert ResponseReader(sock).read("POST").body == b"abcd"
 
 
 def test_disconnect_reaches_the_app(asgi_server, tmp_path) -> None:
@@ -406,9 +376,10 @@ def test_graceful_stop_finishes_in_flight_request(start_server) -> None:
         sock.sendall(b"GET /slow?0.5 HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.1)
         server.signal(signal.SIGTERM)
-        status, headers, body, _ = read_response(sock)
-        assert status == b"HTTP/1.1 200 OK" and headers.get("connection") == "close"
-        assert json.loads(body)["end"] > 0
+        r = ResponseReader(sock).read()
+        assert (r.version, r.status, r.reason) == ("HTTP/1.1", 200, "OK")
+        assert r.headers.get("connection") == "close"
+        assert json.loads(r.body)["end"] > 0
     assert server.wait_exit(30) == 0
 
 
@@ -435,10 +406,6 @@ def test_stalled_request_body_times_out(start_server) -> None:
 
 # -- WebSockets ------------------------------------------------------------------
 
-
-
-def ws_url(server, path: str) -> str:
-    return f"ws://127.0.0.1:{server.port}{path}"
 
 
 @needs_websockets

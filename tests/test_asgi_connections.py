@@ -16,9 +16,10 @@ import time
 import types
 
 import pytest
+from helpers.http import ResponseReader
 from helpers.items import build_record
+from helpers.server import connect
 from helpers.settings import worker_settings
-from test_asgi import connect, read_response
 
 from subserve import _engine
 from subserve.asgi import connections as asgi_connections
@@ -181,17 +182,19 @@ def test_drain_lets_idle_connections_go_and_keeps_no_more(fake) -> None:
 def test_many_requests_on_one_connection_cross_interpreters(start_server) -> None:
     server = start_server("asgi_apps:app", "--workers", "2")
     with connect(server) as sock:
+        reader = ResponseReader(sock)
         for i in range(5 * asgi_connections.STICKY_REQUESTS):
             sock.sendall(b"GET /hello?%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
-            status, headers, body, rest = read_response(sock)
-            assert (status, body, rest) == (b"HTTP/1.1 200 OK", b"Hello, world!", b"")
+            r = reader.read()
+            assert (r.version, r.status, r.reason, r.body, reader.pending) == (
+                "HTTP/1.1", 200, "OK", b"Hello, world!", b"")
 
 
 def test_idle_connection_closed_after_keep_alive(start_server) -> None:
     server = start_server("asgi_apps:app", "--workers", "1", "--keep-alive", "1")
     with connect(server) as sock:
         sock.sendall(GET)
-        read_response(sock)
+        ResponseReader(sock).read()
         start = time.monotonic()
         assert sock.recv(100) == b""  # closed quietly
         assert 0.8 < time.monotonic() - start < 4
@@ -201,14 +204,16 @@ def test_split_and_bad_heads_on_a_kept_connection(start_server) -> None:
     server = start_server("asgi_apps:app", "--workers", "1")
     with connect(server) as sock:
         sock.sendall(GET)
-        read_response(sock)
+        reader = ResponseReader(sock)
+        reader.read()
         sock.sendall(b"GET /hello HTTP/1.1\r\nHo")  # a partial head: the engine completes it
         time.sleep(0.2)
         sock.sendall(b"st: x\r\n\r\n")
-        assert read_response(sock)[2] == b"Hello, world!"
+        assert reader.read().body == b"Hello, world!"
         sock.sendall(b"GET /hello HTTP/1.1\r\nBad Header\r\n\r\n")
-        status, headers, _, _ = read_response(sock)
-        assert status == b"HTTP/1.1 400 Bad Request" and headers["connection"] == "close"
+        r = reader.read()
+        assert (r.version, r.status, r.reason) == ("HTTP/1.1", 400, "Bad Request")
+        assert r.headers["connection"] == "close"
         assert sock.recv(100) == b""
 
 
@@ -219,7 +224,7 @@ def test_graceful_stop_does_not_wait_for_idle_kept_connections(start_server) -> 
     try:
         for sock in socks:
             sock.sendall(GET)
-            read_response(sock)
+            ResponseReader(sock).read()
         start = time.monotonic()
         server.signal(signal.SIGTERM)
         assert server.wait_exit(20) == 0
