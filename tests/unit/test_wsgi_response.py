@@ -25,7 +25,6 @@ from subserve import _engine
 from subserve.handoff.item import HTTP11, KEEP_ALIVE
 from subserve.wsgi.streams import FileWrapper
 
-
 # -- basics ----------------------------------------------------------------------
 
 
