@@ -172,22 +172,28 @@ def tree(tmp_path: Path, files: dict[str, str]) -> Path:
     return root
 
 
-CLEAN = {
-    "cli.py": "import click\nfrom subserve import _engine, config\n"
-              "def main():\n    from subserve.supervisor import server\n",
+CLEAN = {  # every rule kept, each in a way that comes close to breaking it
+    "cli.py": ("import click\nfrom subserve import _engine, config\n"
+               "def main():\n    from subserve.supervisor import server\n"),
     "config.py": "from subserve.handoff.settings import Settings\n",
-    "supervisor/server.py": "import os\nfrom subserve.handoff import item\nfrom . import listeners\n",
+    "supervisor/server.py": ("import os\nfrom subserve.handoff import item\n"
+                             "from . import listeners\n"),
     "supervisor/listeners.py": "import socket\n",
-    "handoff/item.py": "from subserve import _engine\nfrom subserve.handoff.settings import Settings\n",
+    "handoff/item.py": ("from subserve import _engine\n"
+                        "from subserve.handoff.settings import Settings\n"),
     "handoff/settings.py": "import dataclasses\n",
     "http/wire.py": "import re\nimport time\nfrom subserve.errors import BadBody\n",
     "http/body.py": "from subserve.http.wire import CRLF\nfrom .wire import CRLF\n",
     "errors.py": "class BadBody(Exception): ...\n",
     "log.py": '"""Logging.\n\nRuns in: main and worker interpreters.\n"""\n',
-    "wsgi/handler.py": "import _socket\nfrom subserve._engine import send_all\nfrom subserve.http import body\n",
-    "asgi/cycle.py": "import asyncio\nimport wsproto\nfrom subserve.worker.accesslog import AccessLog\n",
+    "__main__.py": '"""`python -m subserve`. Runs in: the main interpreter."""\n',
+    "wsgi/handler.py": ("import _socket\nfrom subserve._engine import send_all\n"
+                        "from subserve.http import body\n"),
+    "asgi/cycle.py": ("import asyncio\nimport wsproto\n"
+                      "from subserve.worker.accesslog import AccessLog\n"),
     "worker/accesslog.py": "from subserve.log import prefix\n",
-    "worker/bootstrap.py": "def run():\n    from subserve.wsgi import handler\n    from subserve.asgi import cycle\n",
+    "worker/bootstrap.py": ("def run():\n    from subserve.wsgi import handler\n"
+                            "    from subserve.asgi import cycle\n"),
 }
 
 
@@ -195,31 +201,65 @@ def test_a_clean_tree_passes(tmp_path: Path) -> None:
     assert violations(tree(tmp_path, CLEAN)) == []
 
 
+def case(id: str, expected: str, files: dict[str, str]) -> object:
+    """A violation: ``files`` on top of CLEAN make ``violations`` report ``expected``."""
+    return pytest.param(files, expected, id=id)
+
+
 @pytest.mark.parametrize(("files", "expected"), [
-    ({"cli.py": "import subserve.wsgi.handler\n"}, "subserve.cli imports worker-side subserve.wsgi.handler"),
-    ({"supervisor/server.py": "def stop():\n    from subserve.asgi import cycle\n"},
-     "subserve.supervisor.server imports worker-side subserve.asgi.cycle"),
-    ({"config.py": "from subserve import log\n", "log.py": "import subserve.demo\n", "demo.py": ""},
-     "subserve.config imports worker-side subserve.demo (subserve.demo <- subserve.log <- subserve.config)"),
-    ({"__main__.py": "from subserve.worker import accesslog\n"}, "subserve.__main__ imports worker-side"),
-    ({"http/wire.py": "import socket\n"}, "subserve.http.wire imports socket: subserve.http is sans-I/O"),
-    ({"http/body.py": "from subserve import _engine\n"}, "imports subserve._engine: subserve.http is sans-I/O"),
-    ({"http/body.py": "import asyncio.events\n"}, "imports asyncio.events: subserve.http is sans-I/O"),
-    ({"http/body.py": "import h11\n"}, "imports h11: subserve.http is sans-I/O"),
-    ({"http/body.py": "from subserve import log\n"}, "imports subserve.log: subserve.http is sans-I/O"),
-    ({"wsgi/handler.py": "from subserve.asgi.cycle import BLOCK\n"}, "wsgi and asgi do not import each other"),
-    ({"asgi/cycle.py": "def f():\n    import subserve.wsgi.environ\n"}, "wsgi and asgi do not import each other"),
-    ({"handoff/item.py": "from subserve import log\n"}, "imports subserve.log: handoff imports only"),
-    ({"handoff/settings.py": "import click\n"}, "imports click: handoff imports only"),
-    ({"asgi/websocket.py": "from subserve.asgi.cycle import _DONE, BLOCK\n"},
-     "subserve.asgi.websocket imports subserve.asgi.cycle._DONE: a private name"),
-    ({"asgi/websocket.py": "from .cycle import _DONE\n"}, "imports subserve.asgi.cycle._DONE: a private name"),
-    ({"log.py": "from subserve import _helpers\n", "_helpers.py": ""}, "imports subserve._helpers: a private"),
-    ({"log.py": "from subserve._engine import _internal\n"}, "imports subserve._engine._internal: a private"),
-    ({"log.py": '"""Logging for main and workers."""\n'}, "subserve.log: its docstring does not say"),
-    ({"log.py": "# no docstring\nx = 1\n"}, "subserve.log: its docstring does not say"),
-    ({"log.py": '"""Logging, which Runs in: nowhere in particular."""\n'}, "subserve.log: its docstring"),
+    # 1: main side -> worker side, directly, lazily, through another module
+    case("main-imports-worker", "subserve.cli imports worker-side subserve.wsgi.handler",
+         {"cli.py": "import subserve.wsgi.handler\n"}),
+    case("main-imports-worker-lazily",
+         "subserve.supervisor.server imports worker-side subserve.asgi.cycle",
+         {"supervisor/server.py": "def f():\n    from subserve.asgi import cycle\n"}),
+    case("main-reaches-worker-through-another", "subserve.config imports worker-side "
+         "subserve.demo (subserve.demo <- subserve.log <- subserve.config)",
+         {"config.py": "from subserve import log\n", "log.py": "import subserve.demo\n",
+          "demo.py": ""}),
+    case("__main__-imports-worker", "subserve.__main__ imports worker-side subserve.worker",
+         {"__main__.py": "from subserve.worker import accesslog\n"}),
+    # 2: http/ is sans-I/O
+    case("http-imports-socket", "subserve.http.wire imports socket: subserve.http is sans-I/O",
+         {"http/wire.py": "import socket\n"}),
+    case("http-imports-engine", "imports subserve._engine: subserve.http is sans-I/O",
+         {"http/body.py": "from subserve import _engine\n"}),
+    case("http-imports-an-asyncio-module", "imports asyncio.events: subserve.http is sans-I/O",
+         {"http/body.py": "import asyncio.events\n"}),
+    case("http-imports-third-party", "imports h11: subserve.http",
+         {"http/body.py": "import h11\n"}),
+    case("http-imports-subserve-log", "imports subserve.log: subserve.http",
+         {"http/body.py": "from subserve import log\n"}),
+    # 3: wsgi/ and asgi/ apart
+    case("wsgi-imports-asgi", "subserve.wsgi.handler imports subserve.asgi.cycle.BLOCK: wsgi",
+         {"wsgi/handler.py": "from subserve.asgi.cycle import BLOCK\n"}),
+    case("asgi-imports-wsgi-lazily", "subserve.asgi.cycle imports subserve.wsgi.environ: wsgi",
+         {"asgi/cycle.py": "def f():\n    import subserve.wsgi.environ\n"}),
+    # 4: handoff/ imports the stdlib, _engine and itself
+    case("handoff-imports-subserve-log", "imports subserve.log: handoff imports only",
+         {"handoff/item.py": "from subserve import log\n"}),
+    case("handoff-imports-third-party", "imports click: handoff imports only",
+         {"handoff/settings.py": "import click\n"}),
+    # 5: private names
+    case("private-name", "subserve.asgi.websocket imports subserve.asgi.cycle._DONE: a private",
+         {"asgi/websocket.py": "from subserve.asgi.cycle import _DONE, BLOCK\n"}),
+    case("private-name-relative", "imports subserve.asgi.cycle._DONE: a private",
+         {"asgi/websocket.py": "from .cycle import _DONE\n"}),
+    case("private-module", "imports subserve._helpers: a private",
+         {"log.py": "from subserve import _helpers\n", "_helpers.py": ""}),
+    case("private-name-of-the-engine", "imports subserve._engine._internal: a private",
+         {"log.py": "from subserve._engine import _internal\n"}),
+    # 6: Runs in
+    case("docstring-without-runs-in", "subserve.log: its docstring does not say",
+         {"log.py": '"""Logging for main and workers."""\n'}),
+    case("no-docstring", "subserve.log: its docstring does not say",
+         {"log.py": "# none\nx = 1\n"}),
+    case("runs-in-mid-sentence", "subserve.log: its docstring does not say",
+         {"log.py": '"""Logging, which Runs in: nowhere."""\n'}),
+    case("one-line-docstring-without-runs-in", "subserve.__main__: its docstring does not say",
+         {"__main__.py": '"""`python -m subserve`: the command line."""\n'}),
 ])
-def test_each_rule_flags_its_violation(tmp_path: Path, files: dict[str, str], expected: str) -> None:
+def test_each_rule_flags_its_violation(tmp_path: Path, files: dict[str, str],
+                                       expected: str) -> None:
     found = violations(tree(tmp_path, {**CLEAN, **files}))
     assert any(expected in line for line in found), found
