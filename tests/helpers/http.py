@@ -80,6 +80,8 @@ class Headers(Sequence[tuple[str, str]]):
 
 @dataclass
 class Response:
+    """One response as the client saw it; ``body`` is unframed (no chunk sizes)."""
+
     version: str  # as on the status line: "HTTP/1.1"
     status: int
     reason: str
@@ -126,7 +128,8 @@ class ResponseReader:
         self.request: tuple[str, str] | None = None  # (method, version) being answered
         self.reusable = True  # the last exchange left the connection open for another
         if self.sock is None:
-            self.h11.receive_data(bytes(source))
+            if source:
+                self.h11.receive_data(bytes(source))
             self.h11.receive_data(b"")  # the end of the blob is a close
 
     @property
