@@ -1,4 +1,5 @@
-# subserve: `make run` serves the demo app, `make test` runs every test.
+# subserve: `make run` serves the demo app, `make test` runs every test,
+# `make test-unit` the in-process ones only (seconds: the edit-test loop).
 # Both set up .venv (CPython >= 3.13, found by scripts/find-python) on first use.
 
 PYTHON ?= $(shell scripts/find-python)
@@ -10,7 +11,7 @@ EXT := subserve/_engine$(shell test -x $(PY) && $(PY) -c 'import sysconfig; prin
 BIND ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
-.PHONY: run test build lint test-asan bench bench-install bench-quick docker-test clean
+.PHONY: run test test-unit build lint test-asan bench bench-install bench-quick docker-test clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.13 found; see scripts/find-python" >&2; exit 1; }
@@ -28,6 +29,10 @@ run: build
 
 test: build
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# No subprocess, no listening socket: tests/unit/conftest.py refuses both.
+test-unit: build
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: build
 	$(VENV)/bin/ruff check subserve tests bench

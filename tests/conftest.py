@@ -1,93 +1,33 @@
-"""Fixtures that run a real subserve server as a subprocess on a free port.
+"""Fixtures shared by every test folder, and the hook that marks server tests.
 
-Runs in: the test process (the server runs in its own process).
+Runs in: the test process (servers run in their own processes).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.conn import Conn
+from helpers.logs import ListHandler
+from helpers.server import RunningServer, free_port
 
-APPS = Path(__file__).parent / "apps"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+INTEGRATION = Path(__file__).parent / "integration"
 
 
-class RunningServer:
-    """A subserve subprocess; its stderr is collected line by line."""
-
-    def __init__(self, args: list[str], port: int | None, *, pass_fds: tuple[int, ...] = (),
-                 cwd: Path = APPS, env: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}" if port else ""
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "subserve", *args],
-            cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-            pass_fds=pass_fds, env={**os.environ, **(env or {})},
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-            if "listening on" in line:
-                self._ready.set()
-        self._ready.set()
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        if not self._ready.wait(timeout) or self.proc.poll() is not None:
-            raise AssertionError("server did not start:\n" + self.log())
-
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def signal(self, signum: int = signal.SIGTERM) -> None:
-        self.proc.send_signal(signum)
-
-    def wait_exit(self, timeout: float = 30) -> int:
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                return self.wait_exit(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("server did not stop on SIGTERM:\n" + self.log()) from None
-        return self.proc.returncode
-
-    def wait_for_log(self, text: str, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.lines:
-                if text in line:
-                    return line
-            time.sleep(0.02)
-        raise AssertionError(f"{text!r} not logged:\n" + self.log())
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``server`` every test that runs a subserve subprocess, so that
+    ``-m "not server"`` keeps only the fast in-process tests."""
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION) or "start_server" in item.fixturenames:
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture
-def start_server() -> Iterator:
+def start_server() -> Iterator[Callable[..., RunningServer]]:
     """start_server("app:wsgi", "--workers", "2") -> a ready RunningServer."""
     servers: list[RunningServer] = []
 
@@ -104,19 +44,21 @@ def start_server() -> Iterator:
         server.stop()
 
 
-def raw_request(port: int, data: bytes, *, timeout: float = 5.0, read_until_close: bool = True) -> bytes:
-    """Send raw bytes, return everything the server sends until it closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                if read_until_close:
-                    raise
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
+@pytest.fixture
+def conn() -> Iterator[Conn]:
+    """A socketpair: the handler under test writes to ``conn.fd``."""
+    c = Conn()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def error_log() -> Iterator[tuple[logging.Logger, ListHandler]]:
+    """A logger for the code under test, and the handler that keeps its records."""
+    logger = logging.getLogger("subserve.test.error")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = ListHandler()
+    logger.addHandler(handler)
+    yield logger, handler
+    logger.removeHandler(handler)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from subserve.handoff.item import CHUNKED, HTTP11, KEEP_ALIVE
+
+H11 = KEEP_ALIVE | HTTP11  # an HTTP/1.1 request that keeps the connection
+
 
 def build_record(
     method: bytes,
@@ -33,3 +37,24 @@ def build_record(
     if any(b"\0" in part for part in parts):
         raise ValueError("NUL cannot appear in a head record")
     return b"\0".join(parts)
+
+
+def make_item(
+    fd: int,
+    target: bytes = b"/",
+    *,
+    method: bytes = b"GET",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    flags: int = H11,
+    content_length: int = -1,
+    data: bytes = b"",
+) -> tuple[int, int, int, bytes, bytes]:
+    """A queue item as the engine builds it (docs/internals.md)."""
+    if headers is None:
+        headers = [(b"host", b"test")]
+    if content_length >= 0:
+        headers = [*headers, (b"content-length", str(content_length).encode())]
+    if flags & CHUNKED:
+        headers = [*headers, (b"transfer-encoding", b"chunked")]
+    head = build_record(method, target, ("127.0.0.1", "40000"), ("127.0.0.1", "8000"), headers)
+    return fd, flags, content_length, head, data

@@ -5,7 +5,7 @@ Each case is raw bytes and the verdict `parse_head` must give: an `Accept`
 every CR and LF explicit.
 
 `explain` maps a reference parser ("h11", "httptools") to the reason it
-disagrees with us on that case; tests/test_parser.py checks that the listed
+disagrees with us on that case; tests/unit/test_parser.py checks that the listed
 parsers do disagree and the others agree, so an explanation cannot go stale.
 Agreement means the same verdict class (accept / reject / incomplete) and,
 when both accept, the same method, target, version and fields.

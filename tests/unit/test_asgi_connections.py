@@ -1,8 +1,8 @@
 """ASGI keep-alive connections kept on the worker's loop between requests.
 
-Runs in: the test process.  The unit tests drive ``asgi_connections`` on a
-local loop over a socketpair, with ``_engine`` replaced by a recorder; the
-others talk to a real server subprocess.
+Runs in: the test process.  The tests drive ``asgi_connections`` on a local
+loop over a socketpair, with ``_engine`` replaced by a recorder (the tests
+against a real server are in tests/integration/test_asgi_connections.py).
 """
 
 from __future__ import annotations
@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
-import time
 import types
 
 import pytest
 from helpers.items import build_record
 from helpers.settings import worker_settings
-from test_asgi import connect, read_response
 
 from subserve import _engine
 from subserve.asgi import connections as asgi_connections
@@ -174,58 +171,3 @@ def test_drain_lets_idle_connections_go_and_keeps_no_more(fake) -> None:
         assert fd not in conns.kept
 
     run_with_connections(body)
-
-
-# -- against a real server -----------------------------------------------------
-
-def test_many_requests_on_one_connection_cross_interpreters(start_server) -> None:
-    server = start_server("asgi_apps:app", "--workers", "2")
-    with connect(server) as sock:
-        for i in range(5 * asgi_connections.STICKY_REQUESTS):
-            sock.sendall(b"GET /hello?%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
-            status, headers, body, rest = read_response(sock)
-            assert (status, body, rest) == (b"HTTP/1.1 200 OK", b"Hello, world!", b"")
-
-
-def test_idle_connection_closed_after_keep_alive(start_server) -> None:
-    server = start_server("asgi_apps:app", "--workers", "1", "--keep-alive", "1")
-    with connect(server) as sock:
-        sock.sendall(GET)
-        read_response(sock)
-        start = time.monotonic()
-        assert sock.recv(100) == b""  # closed quietly
-        assert 0.8 < time.monotonic() - start < 4
-
-
-def test_split_and_bad_heads_on_a_kept_connection(start_server) -> None:
-    server = start_server("asgi_apps:app", "--workers", "1")
-    with connect(server) as sock:
-        sock.sendall(GET)
-        read_response(sock)
-        sock.sendall(b"GET /hello HTTP/1.1\r\nHo")  # a partial head: the engine completes it
-        time.sleep(0.2)
-        sock.sendall(b"st: x\r\n\r\n")
-        assert read_response(sock)[2] == b"Hello, world!"
-        sock.sendall(b"GET /hello HTTP/1.1\r\nBad Header\r\n\r\n")
-        status, headers, _, _ = read_response(sock)
-        assert status == b"HTTP/1.1 400 Bad Request" and headers["connection"] == "close"
-        assert sock.recv(100) == b""
-
-
-def test_graceful_stop_does_not_wait_for_idle_kept_connections(start_server) -> None:
-    server = start_server("asgi_apps:app", "--workers", "2", "--keep-alive", "60",
-                          "--graceful-timeout", "30")
-    socks = [connect(server) for _ in range(4)]
-    try:
-        for sock in socks:
-            sock.sendall(GET)
-            read_response(sock)
-        start = time.monotonic()
-        server.signal(signal.SIGTERM)
-        assert server.wait_exit(20) == 0
-        assert time.monotonic() - start < 5  # not the 30 s graceful timeout
-        for sock in socks:
-            assert sock.recv(100) == b""
-    finally:
-        for sock in socks:
-            sock.close()

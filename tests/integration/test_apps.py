@@ -10,7 +10,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from conftest import raw_request
+from helpers.server import raw_request
 
 WORKERS = ("--workers", "2")
 

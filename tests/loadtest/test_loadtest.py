@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import free_port
+from helpers.server import free_port
 
 from subserve.loadtest.checks import BODY_MISMATCH, STATUS_MISMATCH, Expectations, failure_kind
 from subserve.loadtest.cli import main, parse_duration, parse_header

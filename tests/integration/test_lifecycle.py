@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RunningServer, free_port
+from helpers.server import RunningServer, free_port
 
 EXIT_APP_LOAD = 3
 

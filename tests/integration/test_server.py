@@ -11,46 +11,21 @@ import os
 import socket
 import time
 
-import h11
 import httpx
 import pytest
-from conftest import raw_request
+from helpers.http import ResponseReader
+from helpers.server import RunningServer, free_port, raw_request
 
 
 @pytest.fixture(scope="module")
 def server(request):
     """One server for the module's read-only tests (2 workers, 2 threads each)."""
-    from conftest import RunningServer, free_port
-
     port = free_port()
     srv = RunningServer(["basic:app", "--bind", f"127.0.0.1:{port}", "--workers", "2",
                          "--threads", "2", "--keep-alive", "2"], port)
     srv.wait_ready()
     yield srv
     srv.stop()
-
-
-def read_responses(sock: socket.socket, count: int, method: bytes = b"GET") -> list[h11.Response]:
-    """Parse `count` responses off a raw socket with h11 (a reference client)."""
-    conn = h11.Connection(h11.CLIENT)
-    results = []
-    for _ in range(count):
-        conn.send(h11.Request(method=method, target="/", headers=[("Host", "x")]))
-        conn.send(h11.EndOfMessage())
-        response, body = None, b""
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(sock.recv(65536))
-            elif isinstance(event, h11.Response):
-                response = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                break
-        results.append((response, body))
-        conn.start_next_cycle()
-    return results
 
 
 def test_hello_gets_content_length_and_keeps_alive(server):
@@ -83,8 +58,9 @@ def test_pipelined_requests_are_answered_in_order(server):
     )
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(requests)
-        responses = read_responses(sock, 5)
-    queries = [body for _, body in responses]
+        reader = ResponseReader(sock)
+        responses = [reader.read() for _ in range(5)]
+    queries = [r.body for r in responses]
     for i, body in enumerate(queries):
         assert f'"QUERY_STRING": "n={i}"'.encode() in body
 

@@ -7,7 +7,7 @@ it creates).
 
 from __future__ import annotations
 
-import _datetime  # noqa: F401 - 3.13.0 needs it in main before subinterpreters (DESIGN.md)
+import _datetime  # noqa: F401 - 3.13.0 needs it in main before subinterpreters (docs/design.md)
 import _interpreters
 import contextlib
 import select
