@@ -1,4 +1,7 @@
-"""`python -m subserve`: the command line. Runs in: the main interpreter."""
+"""`python -m subserve`: the command line.
+
+Runs in: the main interpreter.
+"""
 
 from subserve.cli import main
 
