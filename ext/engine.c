@@ -31,7 +31,6 @@
 #include <fcntl.h>
 
 #define SS_MAX_ENGINES 16
-#define SS_MAX_LISTENERS 32
 #define SS_INITIAL_BUF 4096
 #define SS_ACCEPT_BATCH 64
 

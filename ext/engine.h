@@ -17,6 +17,9 @@
 #define SS_DEFAULT_HEADER_TIMEOUT 10.0
 #define SS_DEFAULT_CLIENT_TIMEOUT 60.0
 
+/* Listening sockets one engine serves. */
+#define SS_MAX_LISTENERS 32
+
 typedef struct {
     int64_t queue_id;
     int64_t keepalive_ms;       /* idle time between requests */

@@ -15,11 +15,12 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "bindings.h"
 #include "engine.h"
 #include "errors.h"
+#include "http_parse.h"
 #include "pool.h"
 #include "queue.h"
+#include "sockio.h"
 
 #define SS_MAX_IOV 64
 
@@ -218,38 +219,6 @@ static PyObject *py_queue_wakeup_fd(PyObject *module, PyObject *arg)
 
 /* ---- socket output ---- */
 
-/* Advance iov[0..*n) past `sent` bytes; returns the new start. */
-static struct iovec *advance_iov(struct iovec *iov, int *n, size_t sent)
-{
-    while (*n > 0 && sent >= iov->iov_len) {
-        sent -= iov->iov_len;
-        iov++;
-        (*n)--;
-    }
-    if (*n > 0) {
-        iov->iov_base = (char *)iov->iov_base + sent;
-        iov->iov_len -= sent;
-    }
-    return iov;
-}
-
-/* Send every byte of iov[0..n), advancing past partial writes. */
-static int send_iov(int fd, struct iovec *iov, int n)
-{
-    while (n > 0) {
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
-        if (sent < 0) {
-            if (errno == EINTR)
-                continue;
-            /* SO_SNDTIMEO expiring shows up as EAGAIN on a blocking socket. */
-            return errno == EAGAIN ? -ETIMEDOUT : -errno;
-        }
-        iov = advance_iov(iov, &n, (size_t)sent);
-    }
-    return SS_OK;
-}
-
 static PyObject *py_send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs < 1)
@@ -278,12 +247,12 @@ static PyObject *py_send_all(PyObject *module, PyObject *const *args, Py_ssize_t
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)nbuf};
     ssize_t sent = nbuf ? sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
     if (sent >= 0)
-        rest = advance_iov(iov, &nrest, (size_t)sent);
+        rest = ss_advance_iov(iov, &nrest, (size_t)sent);
     else if (errno != EAGAIN && errno != EINTR)
         rc = -errno;
     if (rc == SS_OK && nrest > 0) {
         Py_BEGIN_ALLOW_THREADS
-        rc = send_iov(fd, rest, nrest);
+        rc = ss_send_iov(fd, rest, nrest);
         Py_END_ALLOW_THREADS
     }
 done:
@@ -337,8 +306,8 @@ static PyObject *py_engine_create(PyObject *module, PyObject *args, PyObject *kw
     if (max_fields < 1 || max_fields > SS_MAX_FIELDS_CAP || max_line < 16 || max_head < 64 || max_field < 16)
         return PyErr_Format(PyExc_ValueError, "request limits out of range (max_fields <= %d)",
                             SS_MAX_FIELDS_CAP);
-    int fds[32];
-    int n = parse_fd_list(fd_list, fds, 32);
+    int fds[SS_MAX_LISTENERS];
+    int n = parse_fd_list(fd_list, fds, SS_MAX_LISTENERS);
     if (n < 0)
         return NULL;
     ss_engine_config cfg = {
@@ -517,6 +486,85 @@ static PyObject *py_pool_wait(PyObject *module, PyObject *args)
     return result;
 }
 
+/* ---- the parser, for tests and the corpus; keeps no state between calls ---- */
+
+/* Field names go to Python lower-cased, as the head record carries them. */
+static PyObject *lower_bytes(const char *s, size_t n)
+{
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (b == NULL)
+        return NULL;
+    char *d = PyBytes_AS_STRING(b);
+    for (size_t i = 0; i < n; i++)
+        d[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + ('a' - 'A')) : s[i];
+    return b;
+}
+
+static PyObject *fields_list(const ss_request *req)
+{
+    PyObject *list = PyList_New((Py_ssize_t)req->nfields);
+    if (list == NULL)
+        return NULL;
+    for (size_t k = 0; k < req->nfields; k++) {
+        const ss_field *f = &req->fields[k];
+        PyObject *name = lower_bytes(f->name, f->name_len);
+        PyObject *pair = name ? Py_BuildValue("(Ny#)", name, f->value, (Py_ssize_t)f->value_len) : NULL;
+        if (pair == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)k, pair);
+    }
+    return list;
+}
+
+static PyObject *head_tuple(int64_t head_len, const ss_request *req)
+{
+    PyObject *fields = fields_list(req);
+    if (fields == NULL)
+        return NULL;
+    return Py_BuildValue("(Ly#y#iILN)", (long long)head_len,
+                         req->method, (Py_ssize_t)req->method_len,
+                         req->target, (Py_ssize_t)req->target_len,
+                         req->minor, req->flags, (long long)req->content_length, fields);
+}
+
+static int check_limits(Py_ssize_t max_line, Py_ssize_t max_head, Py_ssize_t max_fields,
+                        Py_ssize_t max_field)
+{
+    if (max_line < 0 || max_head < 0 || max_fields < 0 || max_field < 0) {
+        PyErr_SetString(PyExc_ValueError, "parse_head: limits must be >= 0");
+        return -1;
+    }
+    if (max_fields > SS_MAX_FIELDS_CAP) {
+        PyErr_Format(PyExc_ValueError, "parse_head: max_fields must be <= %d", SS_MAX_FIELDS_CAP);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_parse_head(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *const kwlist[] = {"data", "max_line", "max_head", "max_fields", "max_field", NULL};
+    (void)module; /* no module state needed */
+    Py_buffer data;
+    Py_ssize_t max_line = SS_DEFAULT_MAX_LINE, max_head = SS_DEFAULT_MAX_HEAD,
+               max_fields = SS_DEFAULT_MAX_FIELDS, max_field = SS_DEFAULT_MAX_FIELD;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$nnnn:parse_head", kwlist, &data,
+                                     &max_line, &max_head, &max_fields, &max_field))
+        return NULL;
+    if (check_limits(max_line, max_head, max_fields, max_field) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    ss_limits lim = {(size_t)max_line, (size_t)max_head, (size_t)max_fields, (size_t)max_field};
+    ss_request req; /* ~8 KiB, on the stack: no allocation for a miss */
+    int64_t n = ss_parse_request(data.buf, (size_t)data.len, &lim, &req);
+    PyObject *result = n <= 0 ? PyLong_FromLongLong((long long)n) : head_tuple(n, &req);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 /* ---- module ---- */
 
 static PyMethodDef methods[] = {
@@ -554,7 +602,7 @@ static PyMethodDef methods[] = {
     {"pool_wait", py_pool_wait, METH_VARARGS, "pool_wait(pid, timeout) -> [(state, loaded, message)]"},
     {"pool_join", py_pool_join, METH_VARARGS, "pool_join(pid, timeout) -> threads still running"},
     {"pool_destroy", py_pool_destroy, METH_O, "pool_destroy(pid)"},
-    {"parse_head", (PyCFunction)(void (*)(void))ss_py_parse_head, METH_VARARGS | METH_KEYWORDS,
+    {"parse_head", (PyCFunction)(void (*)(void))py_parse_head, METH_VARARGS | METH_KEYWORDS,
      "parse_head(data, *, max_line, max_head, max_fields, max_field) -> 0 | -status | tuple"},
     {NULL, NULL, 0, NULL},
 };

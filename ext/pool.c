@@ -199,6 +199,7 @@ int ss_pool_start(const char *program, size_t length, int n, int64_t *id_out)
         return rc;
     }
     p->id = *id_out;
+    const char *msg = "could not start a thread";
     for (int i = 0; i < n; i++) {
         ss_worker *w = &p->workers[i];
         rc = ss_start_thread(worker_main, w, &w->thread);
@@ -206,7 +207,7 @@ int ss_pool_start(const char *program, size_t length, int n, int64_t *id_out)
         if (rc == SS_OK)
             w->thread_started = 1;
         else
-            set_state(w, SS_WORKER_EXITED, "could not start a thread", 24);
+            set_state(w, SS_WORKER_EXITED, msg, strlen(msg));
         pthread_mutex_unlock(&p->mu);
     }
     return SS_OK;
