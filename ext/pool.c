@@ -1,10 +1,9 @@
-/* The interpreter pool (see pool.h). Each worker thread owns one OWN_GIL
- * subinterpreter from creation to Py_EndInterpreter. */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
+/* The interpreter pool (see pool.h): plain C bookkeeping of worker states,
+ * waits and joins. No Python here; each worker thread runs its interpreter
+ * through interp.c. */
 #include "pool.h"
 #include "errors.h"
+#include "interp.h"
 #include "registry.h"
 #include "timeutil.h"
 
@@ -70,92 +69,22 @@ static void set_state(ss_worker *w, int state, const char *message, size_t len)
     pthread_cond_broadcast(&w->pool->changed);
 }
 
-/* Turn the pending exception into text, in the worker's interpreter. Uses
- * traceback.format_exception so the user sees what they would see in main. */
-static PyObject *format_exception(void)
+/* The worker's interpreter could not start or its program raised: FAILED
+ * while loading the app, EXITED once it had served. */
+static void worker_failed(void *arg, const char *message, size_t len)
 {
-    PyObject *exc = PyErr_GetRaisedException();
-    if (exc == NULL)
-        return PyUnicode_FromString("unknown error");
-    PyObject *text = NULL;
-    PyObject *tb = PyImport_ImportModule("traceback");
-    if (tb != NULL) {
-        PyObject *lines = PyObject_CallMethod(tb, "format_exception", "O", exc);
-        if (lines != NULL) {
-            PyObject *empty = PyUnicode_FromString("");
-            if (empty != NULL)
-                text = PyUnicode_Join(empty, lines);
-            Py_XDECREF(empty);
-            Py_DECREF(lines);
-        }
-        Py_DECREF(tb);
-    }
-    if (text == NULL) {
-        PyErr_Clear();
-        text = PyObject_Str(exc);
-    }
-    Py_DECREF(exc);
-    return text;
-}
-
-static void run_program(ss_worker *w)
-{
-    PyObject *main_mod = PyImport_AddModuleRef("__main__");
-    PyObject *result = NULL;
-    if (main_mod != NULL) {
-        /* The program learns who it is from two globals: ids, not objects. */
-        PyObject *globals = PyModule_GetDict(main_mod);
-        PyObject *pool_id = PyLong_FromLongLong(w->pool->id);
-        PyObject *index = PyLong_FromLong(w->index);
-        if (pool_id && index && PyDict_SetItemString(globals, "__pool_id__", pool_id) == 0
-            && PyDict_SetItemString(globals, "__worker_index__", index) == 0)
-            result = PyRun_String(w->program, Py_file_input, globals, globals);
-        Py_XDECREF(pool_id);
-        Py_XDECREF(index);
-        Py_DECREF(main_mod);
-    }
-    if (result != NULL) {
-        Py_DECREF(result);
-        return;
-    }
-    PyObject *text = format_exception();
-    Py_ssize_t len = 0;
-    const char *msg = text ? PyUnicode_AsUTF8AndSize(text, &len) : NULL;
-    if (msg == NULL) {
-        PyErr_Clear();
-        msg = "worker failed; its error could not be formatted";
-        len = (Py_ssize_t)strlen(msg);
-    }
+    ss_worker *w = arg;
     pthread_mutex_lock(&w->pool->mu);
-    set_state(w, w->loaded ? SS_WORKER_EXITED : SS_WORKER_FAILED, msg, (size_t)len);
+    set_state(w, w->loaded ? SS_WORKER_EXITED : SS_WORKER_FAILED, message, len);
     pthread_mutex_unlock(&w->pool->mu);
-    Py_XDECREF(text);
 }
 
 static void *worker_main(void *arg)
 {
     ss_worker *w = arg;
-    const PyInterpreterConfig config = {
-        .use_main_obmalloc = 0,
-        .allow_fork = 0,
-        .allow_exec = 0,
-        .allow_threads = 1,
-        .allow_daemon_threads = 0,
-        .check_multi_interp_extensions = 1,
-        .gil = PyInterpreterConfig_OWN_GIL,
-    };
-    PyThreadState *tstate = NULL;
-    PyStatus status = Py_NewInterpreterFromConfig(&tstate, &config);
-    if (PyStatus_Exception(status) || tstate == NULL) {
-        const char *msg = status.err_msg ? status.err_msg : "Py_NewInterpreterFromConfig failed";
-        pthread_mutex_lock(&w->pool->mu);
-        set_state(w, SS_WORKER_FAILED, msg, strlen(msg));
-        pthread_mutex_unlock(&w->pool->mu);
-        return NULL;
-    }
-    run_program(w);
-    /* Ends the interpreter's other threads' wait too: threading._shutdown. */
-    Py_EndInterpreter(tstate);
+    ss_interp_run(w->program, w->pool->id, w->index, worker_failed, w);
+    /* EXITED in every case, also when the interpreter never started: join
+     * waits for this state. */
     pthread_mutex_lock(&w->pool->mu);
     set_state(w, SS_WORKER_EXITED, NULL, 0);
     pthread_mutex_unlock(&w->pool->mu);
