@@ -107,12 +107,13 @@ class HTTPServer:
         app: ASGIApp,
         settings: WorkerSettings,
         *,
+        engine: _engine.Engine,
         access_log: AccessLog | None,
         error_log: logging.Logger,
         state: dict[str, Any],
     ) -> None:
         self.app = app
-        self.engine_id = settings.engine_id
+        self.engine = engine
         self.client_timeout = settings.client_timeout
         self.keep_alive = settings.keep_alive
         self.ws = settings.websocket
@@ -579,7 +580,7 @@ class HTTPCycle(LoopSocket):
         if not body.done and (self.expect or body.remaining_hint() > MAX_DRAIN):
             self.expect = False  # no 100 Continue after the final response
             return False
-        return not _engine.draining(self.server.engine_id)
+        return not self.server.engine.draining
 
     def _log_access(self) -> None:
         scope = self.scope
