@@ -1,4 +1,5 @@
-/* The I/O engine (see engine.h). Runs on its own C thread, holds no GIL.
+/* The I/O engine (see engine.h). No Python here: it runs on its own C
+ * thread, and the workers' verbs call in holding only their own GIL.
  *
  * Ownership of a connection moves in one direction at a time:
  *   engine (armed in epoll with EPOLLONESHOT, linked in a deadline list)

@@ -2,11 +2,11 @@
  * OWN_GIL subinterpreter, running a bootstrap program in it (set sys.path,
  * import the app, serve), and ending the interpreter on the same thread.
  *
- * The bookkeeping here is process-wide and plain C (interp.c does the
- * Python); main and the workers call into it. A pool is a counted object
- * (object.h) in a process-wide registry: every function taking a pool
- * needs a reference held by the caller, and each running worker thread
- * holds one of its own. */
+ * No Python here: the bookkeeping is process-wide and plain C (interp.c
+ * does the Python); main and the workers call into it. A pool is a counted
+ * object (object.h) in a process-wide registry: every function taking a
+ * pool needs a reference held by the caller, and each running worker
+ * thread holds one of its own. */
 #ifndef SUBSERVE_POOL_H
 #define SUBSERVE_POOL_H
 

@@ -3,8 +3,7 @@
  * An Engine holds one counted reference on a process-wide ss_engine,
  * released in its dealloc; .id names the engine to other interpreters. The
  * per-request verbs (close_connection, park, next_request) and draining
- * keep the GIL: nothing in them waits (a mutex, epoll_ctl, a parse), and
- * releasing it would hand it to a sibling thread for every request. */
+ * keep the GIL; the calls that wait (wait_idle, destroy) release it. */
 #include "module.h"
 
 #include <stddef.h>
@@ -146,7 +145,9 @@ static PyObject *engine_get_draining(PyObject *self, void *closure)
     return d >= 0 ? PyBool_FromLong(d) : engine_error(self, d, 0);
 }
 
-/* ---- the workers' verbs ---- */
+/* ---- the workers' verbs ----
+ * With the GIL held: nothing in here waits (a mutex, epoll_ctl, a parse),
+ * and releasing it would hand it to a sibling thread for every request. */
 
 /* The fd argument of a verb taking `want` positional arguments. */
 static int verb_fd(const char *name, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want,

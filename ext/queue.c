@@ -1,5 +1,6 @@
-/* The request queue (see queue.h). A mutex and condition variables: no
- * polling and no sleeping loops; waiters are woken exactly when state changes.
+/* The request queue (see queue.h). No Python here. A mutex and condition
+ * variables: no polling and no sleeping loops; waiters are woken exactly
+ * when state changes.
  *
  * Consumers come in groups (one per worker interpreter), each group waiting
  * on a condition variable of its own. Threads of one interpreter share its
