@@ -452,7 +452,6 @@ static int add_listener(ss_engine *e, int fd)
     return SS_OK;
 }
 
-
 /* Run with the last reference: the thread is joined (destroy did it; an
  * engine never destroyed keeps the registry's reference), so nothing else
  * touches e. Connections still in the table are those workers never handed

@@ -65,7 +65,7 @@ int ss_queue_put_stop(ss_queue *q, int count);
 int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms, int group);
 int ss_queue_len(ss_queue *q, size_t *out);
 /* An eventfd for event loops to watch; created on first use, after which a
- * put into an empty queue signals it. A reader must drain the queue until
+ * put into an empty queue signals it, and so does destroy. A reader must drain the queue until
  * empty (or re-signal the fd when it stops early). */
 int ss_queue_wakeup_fd(ss_queue *q);
 
