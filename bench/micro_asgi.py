@@ -4,7 +4,7 @@ Runs in: a plain interpreter (``python bench/micro_asgi.py [--profile] [-n N]``)
 
 Each request is a queue item served as the worker serves it: an eager task
 running ``asgi_connections.serve_connection`` over one end of a socketpair, the response read
-back from the other end.  ``_engine`` is replaced by a stub, so what is
+back from the other end.  The engine is a stub, so what is
 measured is the Python cost of the request cycle (scope, receive, send,
 head, keep-alive decision), not the C queue or the network.
 """
@@ -46,17 +46,18 @@ APPS = {"hello": (hello, b"GET", b""), "echo": (echo, b"POST", b"x" * 64)}
 
 
 def _stub_engine(drain_fd: int) -> types.SimpleNamespace:
-    return types.SimpleNamespace(release=lambda eid, fd, keep, leftover: None,
-                                 draining=lambda eid: False,
-                                 engine_drain_fd=lambda eid: drain_fd)
+    """What serve_connection calls on the worker's bound Engine, doing nothing."""
+    return types.SimpleNamespace(close_connection=lambda fd: None, park=lambda fd: None,
+                                 next_request=lambda fd, data: None, draining=False,
+                                 drain_fd=lambda: drain_fd)
 
 
 async def run(app_name: str, n: int, profile: bool) -> float:
     app, method, body = APPS[app_name]
     drain_fd = os.eventfd(0)  # never signalled: no graceful stop here
-    asgi._engine = asgi_connections._engine = _stub_engine(drain_fd)
-    server = asgi.HTTPServer(app, worker_settings(), access_log=None,
-                             error_log=asgi.logging.getLogger("bench"), state={})
+    server = asgi.HTTPServer(app, worker_settings(), engine=_stub_engine(drain_fd),
+                             access_log=None, error_log=asgi.logging.getLogger("bench"),
+                             state={})
     conns = asgi_connections.Connections(server)
     a, b = socket.socketpair()
     headers = [(b"host", b"localhost:8000"), (b"user-agent", b"wrk"), (b"accept", b"*/*")]

@@ -1,10 +1,14 @@
-/* The I/O engine (see engine.h). Runs on its own C thread, holds no GIL.
+/* The I/O engine (see engine.h). No Python here: it runs on its own C
+ * thread, and the workers' verbs call in holding only their own GIL.
  *
  * Ownership of a connection moves in one direction at a time:
  *   engine (armed in epoll with EPOLLONESHOT, linked in a deadline list)
- *     -> queue item -> worker (busy) -> ss_engine_release -> engine again.
+ *     -> queue item -> worker (busy) -> a verb (park, next_request,
+ *        close_connection) -> engine again.
  * Only the owner touches the connection's buffer. The engine mutex guards the
- * deadline lists, the counters and the draining flag, which both sides use. */
+ * connection table, the deadline lists, the counters and the draining and
+ * closed flags, which both sides use. stats.requests alone is atomic: the
+ * pipelined path counts it without taking the mutex a second time. */
 #include "engine.h"
 #include "errors.h"
 #include "pool.h"
@@ -30,8 +34,6 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-#define SS_MAX_ENGINES 16
-#define SS_MAX_LISTENERS 32
 #define SS_INITIAL_BUF 4096
 #define SS_ACCEPT_BATCH 64
 
@@ -61,7 +63,8 @@ typedef struct {
     char addr[SS_ADDR_TEXT + 108]; /* "addr\0port", or "path\0" for UNIX */
 } listener;
 
-typedef struct {
+struct ss_engine {
+    ss_object obj;                /* first: an engine is a counted object */
     ss_engine_config cfg;
     ss_queue *queue;
     int epfd;
@@ -78,13 +81,10 @@ typedef struct {
     conn_list lists[3];
     int draining, stopping, drained_listeners;
     int64_t sleep_until;          /* when the engine thread will next wake on its own */
-    ss_engine_stats stats;        /* guarded by mu */
-} ss_engine;
+    ss_engine_stats stats;        /* guarded by mu, but for requests: atomic */
+};
 
-static void *engine_slots[SS_MAX_ENGINES];
-static ss_registry registry = SS_REGISTRY(engine_slots);
-
-static ss_engine *lookup(int64_t id) { return ss_registry_get(&registry, id); }
+static ss_registry registry = SS_REGISTRY_INIT;
 
 /* ---- deadline lists: FIFO, hence sorted, since each has one timeout ---- */
 
@@ -224,7 +224,7 @@ static void dispatch(ss_engine *e, ss_conn *c, ss_item *it)
     list_unlink(e, c);
     c->busy = 1;
     e->stats.busy++;
-    e->stats.requests++;
+    __atomic_add_fetch(&e->stats.requests, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->mu);
     if (ss_queue_put(e->queue, it, 1) != SS_OK) {
         ss_item_free(it);
@@ -338,8 +338,8 @@ static int next_timeout(ss_engine *e, int64_t now)
     return soonest <= now ? 0 : (int)(soonest - now);
 }
 
-/* With e->mu held: stop accepting and close every connection the engine owns. */
-static void drain_locked(ss_engine *e)
+/* With e->mu held: stop accepting. */
+static void close_listeners_locked(ss_engine *e)
 {
     if (e->drained_listeners)
         return;
@@ -348,9 +348,24 @@ static void drain_locked(ss_engine *e)
         epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->listeners[i].fd, NULL);
         close(e->listeners[i].fd);
     }
+}
+
+/* With e->mu held: close every connection the engine owns (idle ones and
+ * partial heads); those workers own are theirs to hand back. */
+static void close_owned_locked(ss_engine *e)
+{
     for (int which = LIST_HEADER; which <= LIST_IDLE; which++)
         while (e->lists[which].head != NULL)
             close_conn_locked(e, e->lists[which].head);
+}
+
+/* With e->mu held: stop accepting and close every connection the engine owns. */
+static void drain_locked(ss_engine *e)
+{
+    if (e->drained_listeners)
+        return;
+    close_listeners_locked(e);
+    close_owned_locked(e);
     if (e->stats.busy == 0)
         pthread_cond_broadcast(&e->idle_cond);
 }
@@ -407,7 +422,7 @@ static void signal_control(ss_engine *e)
     (void)r;
 }
 
-/* ---- public API ---- */
+/* ---- creation and teardown ---- */
 
 static int add_listener(ss_engine *e, int fd)
 {
@@ -437,8 +452,13 @@ static int add_listener(ss_engine *e, int fd)
     return SS_OK;
 }
 
-static void engine_free(ss_engine *e)
+/* Run with the last reference: the thread is joined (destroy did it; an
+ * engine never destroyed keeps the registry's reference), so nothing else
+ * touches e. Connections still in the table are those workers never handed
+ * back. */
+static void engine_free(ss_object *o)
 {
+    ss_engine *e = (ss_engine *)o;
     if (e->conns) {
         for (size_t fd = 0; fd < e->nconns; fd++)
             if (e->conns[fd])
@@ -484,53 +504,95 @@ static int engine_init(ss_engine *e, const int *fds, int nlisten)
     return SS_OK;
 }
 
-int ss_engine_create(const int *listen_fds, int nlisten, const ss_engine_config *cfg, int64_t *id_out)
+int ss_engine_create(const int *listen_fds, int nlisten, const ss_engine_config *cfg,
+                     ss_engine **out)
 {
     if (nlisten < 1 || nlisten > SS_MAX_LISTENERS)
-        return SS_ERR_STATE;
+        return SS_ERR_BAD_ARG;
     ss_engine *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return SS_ERR_NOMEM;
+    ss_object_init(&e->obj, "engine", engine_free);
     e->epfd = e->control_fd = e->drain_fd = -1;
     e->cfg = *cfg;
     pthread_mutex_init(&e->mu, NULL);
     ss_cond_init_monotonic(&e->idle_cond);
+    /* The engine's own reference: its thread puts on the queue for as long
+     * as it runs, whoever destroys the queue meanwhile. */
     e->queue = ss_queue_acquire(cfg->queue_id);
-    int rc = e->queue ? engine_init(e, listen_fds, nlisten) : SS_ERR_NO_SUCH_QUEUE;
+    int rc = e->queue ? engine_init(e, listen_fds, nlisten) : SS_ERR_NOT_FOUND;
     if (rc != SS_OK) {
         e->nlisten = 0;   /* the caller still owns the listening fds */
-        engine_free(e);
+        engine_free(&e->obj);
         return rc;
     }
-    rc = ss_registry_add(&registry, e, id_out);
-    if (rc != SS_OK) {
-        e->nlisten = 0;
-        engine_free(e);
-    }
-    return rc;
+    ss_registry_add(&registry, &e->obj);
+    *out = e;
+    return SS_OK;
 }
 
-int ss_engine_start(int64_t id)
+ss_engine *ss_engine_acquire(int64_t id)
 {
-    ss_engine *e = lookup(id);
-    if (e == NULL)
-        return SS_ERR_NO_SUCH_ENGINE;
-    if (e->thread_started)
-        return SS_ERR_STATE;
-    int rc = ss_start_thread(engine_main, e, &e->thread);
+    return (ss_engine *)ss_registry_acquire(&registry, id);
+}
+
+void ss_engine_release(ss_engine *e)
+{
+    ss_object_decref(&e->obj);
+}
+
+int ss_engine_start(ss_engine *e)
+{
+    /* Under the mutex, so that a concurrent destroy sees whether there is a
+     * thread to join. The new thread's first step waits for this unlock. */
+    pthread_mutex_lock(&e->mu);
+    int rc = SS_OK;
+    if (ss_object_closed(&e->obj))
+        rc = SS_ERR_CLOSED;
+    else if (e->thread_started)
+        rc = SS_ERR_STARTED;
+    else
+        rc = ss_start_thread(engine_main, e, &e->thread);
     if (rc == SS_OK)
         e->thread_started = 1;
+    pthread_mutex_unlock(&e->mu);
     return rc;
 }
 
-int ss_engine_drain(int64_t id)
+int ss_engine_destroy(ss_engine *e)
 {
-    ss_engine *e = lookup(id);
-    if (e == NULL)
-        return SS_ERR_NO_SUCH_ENGINE;
     pthread_mutex_lock(&e->mu);
-    __atomic_store_n(&e->draining, 1, __ATOMIC_RELEASE);
+    int first = ss_object_close(&e->obj);
+    e->stopping = 1;
+    int started = e->thread_started;
     pthread_mutex_unlock(&e->mu);
+    if (!first)
+        return SS_ERR_CLOSED;
+    if (started) {
+        signal_control(e);
+        pthread_join(e->thread, NULL);
+    }
+    pthread_mutex_lock(&e->mu);
+    close_listeners_locked(e);
+    close_owned_locked(e);
+    /* wait_idle returns: nothing changes on a closed engine any more. */
+    pthread_cond_broadcast(&e->idle_cond);
+    pthread_mutex_unlock(&e->mu);
+    ss_registry_remove(&registry, &e->obj);
+    return SS_OK;
+}
+
+/* ---- the supervisor's calls ---- */
+
+int ss_engine_drain(ss_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    int closed = ss_object_closed(&e->obj);
+    if (!closed)
+        __atomic_store_n(&e->draining, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&e->mu);
+    if (closed)
+        return SS_ERR_CLOSED;
     signal_control(e);
     /* Never read: it stays readable, so every loop watching it wakes once
      * (level-triggered) and lets go of the connections it keeps idle. */
@@ -540,64 +602,46 @@ int ss_engine_drain(int64_t id)
     return SS_OK;
 }
 
-int ss_engine_drain_fd(int64_t id)
+int ss_engine_drain_fd(ss_engine *e)
 {
-    ss_engine *e = lookup(id);
-    return e == NULL ? SS_ERR_NO_SUCH_ENGINE : e->drain_fd;
+    return ss_object_closed(&e->obj) ? SS_ERR_CLOSED : e->drain_fd;
 }
 
-int64_t ss_engine_wait_idle(int64_t id, int64_t timeout_ms)
+int64_t ss_engine_wait_idle(ss_engine *e, int64_t timeout_ms)
 {
-    ss_engine *e = lookup(id);
-    if (e == NULL)
-        return SS_ERR_NO_SUCH_ENGINE;
     struct timespec deadline = ss_deadline_after(timeout_ms);
     pthread_mutex_lock(&e->mu);
-    while (e->stats.busy > 0 || (e->draining && !e->drained_listeners)) {
+    while (!e->obj.closed && (e->stats.busy > 0 || (e->draining && !e->drained_listeners))) {
         if (pthread_cond_timedwait(&e->idle_cond, &e->mu, &deadline) == ETIMEDOUT)
             break;
     }
-    int64_t busy = e->stats.busy;
+    int64_t busy = e->obj.closed ? SS_ERR_CLOSED : e->stats.busy;
     pthread_mutex_unlock(&e->mu);
     return busy;
 }
 
-int ss_engine_destroy(int64_t id)
+int ss_engine_draining(ss_engine *e)
 {
-    ss_engine *e = lookup(id);
-    if (e == NULL)
-        return SS_ERR_NO_SUCH_ENGINE;
-    pthread_mutex_lock(&e->mu);
-    e->stopping = 1;
-    pthread_mutex_unlock(&e->mu);
-    if (e->thread_started) {
-        signal_control(e);
-        pthread_join(e->thread, NULL);
-    }
-    ss_registry_remove(&registry, id);
-    engine_free(e);
-    return SS_OK;
-}
-
-int ss_engine_draining(int64_t id)
-{
-    ss_engine *e = lookup(id);
-    if (e == NULL)
-        return SS_ERR_NO_SUCH_ENGINE;
+    if (ss_object_closed(&e->obj))
+        return SS_ERR_CLOSED;
     /* Read on every response (Connection: close while draining): no lock. */
     return __atomic_load_n(&e->draining, __ATOMIC_ACQUIRE);
 }
 
-int ss_engine_get_stats(int64_t id, ss_engine_stats *out)
+int ss_engine_get_stats(ss_engine *e, ss_engine_stats *out)
 {
-    ss_engine *e = lookup(id);
-    if (e == NULL)
-        return SS_ERR_NO_SUCH_ENGINE;
     pthread_mutex_lock(&e->mu);
-    *out = e->stats;
+    int closed = e->obj.closed;
+    out->accepted = e->stats.accepted;
+    out->requests = __atomic_load_n(&e->stats.requests, __ATOMIC_RELAXED);
+    out->rejected = e->stats.rejected;
+    out->busy = e->stats.busy;
+    out->open = e->stats.open;
     pthread_mutex_unlock(&e->mu);
-    return SS_OK;
+    return closed ? SS_ERR_CLOSED : SS_OK;
 }
+
+/* ---- the workers' verbs ---- */
 
 /* With e->mu held: the worker gives c back for good. */
 static void finish_busy_locked(ss_engine *e, ss_conn *c)
@@ -608,59 +652,101 @@ static void finish_busy_locked(ss_engine *e, ss_conn *c)
         pthread_cond_broadcast(&e->idle_cond);
 }
 
-/* Pipelined bytes came back with the connection: serve a complete head on
- * the releasing worker right away (no trip through the queue, which a worker
- * must never block on); keep a partial one for the engine to complete. */
-static int take_leftover(ss_engine *e, ss_conn *c, const char *leftover, size_t len,
-                         ss_item **next, int *close_it)
+/* With e->mu held: find the busy connection fd that a worker hands back.
+ * On a closed engine it is closed here, its worker being done with it, and
+ * the call fails. Under the mutex: a wrong fd must never reach a
+ * connection the engine thread is freeing. */
+static int claim_locked(ss_engine *e, int fd, ss_conn **out)
 {
-    if (grow_buf(c, len) != SS_OK)
-        return SS_ERR_NOMEM;
-    memcpy(c->buf, leftover, len);
-    c->len = len;
-    parse_outcome out = parse_conn(e, c, next);
-    if (out == PARSED_ITEM) {
-        pthread_mutex_lock(&e->mu);
-        e->stats.requests++;
-        pthread_mutex_unlock(&e->mu);
+    ss_conn *c = fd >= 0 && (size_t)fd < e->nconns ? e->conns[fd] : NULL;
+    int closed = e->obj.closed;
+    if (c == NULL || !c->busy)
+        return closed ? SS_ERR_CLOSED : SS_ERR_BAD_FD;
+    if (closed) {
+        finish_busy_locked(e, c);
+        close_conn_locked(e, c);
+        return SS_ERR_CLOSED;
     }
-    *close_it = out == PARSED_CLOSE;
+    *out = c;
     return SS_OK;
 }
 
-int ss_engine_release(int64_t id, int fd, int keep_alive,
-                      const char *leftover, size_t len, ss_item **next)
+/* With e->mu held: c is the engine's again; close it, or park it in epoll
+ * until its next request (a partial head under the header timeout). */
+static void give_back_locked(ss_engine *e, ss_conn *c, int close_it)
 {
-    *next = NULL;
-    ss_engine *e = lookup(id);
-    if (e == NULL)
-        return SS_ERR_NO_SUCH_ENGINE;
-    if (fd < 0 || (size_t)fd >= e->nconns || e->conns[fd] == NULL || !e->conns[fd]->busy)
-        return SS_ERR_BAD_FD;
-    ss_conn *c = e->conns[fd];
-    int close_it = !keep_alive;
-    if (keep_alive && len > 0 && !__atomic_load_n(&e->draining, __ATOMIC_ACQUIRE)) {
-        int rc = take_leftover(e, c, leftover, len, next, &close_it);
-        if (rc != SS_OK)
-            close_it = 1;
-        if (*next != NULL)
-            return SS_OK;   /* still busy, now with the next request */
-    }
-    pthread_mutex_lock(&e->mu);
     finish_busy_locked(e, c);
     if (close_it || e->draining || e->stopping) {
         close_conn_locked(e, c);
-    } else {
-        int64_t deadline = ss_now_ms() + (c->len ? e->cfg.header_timeout_ms : e->cfg.keepalive_ms);
-        list_append(e, c, c->len ? LIST_HEADER : LIST_IDLE, deadline);
-        if (arm(e, c, EPOLL_CTL_MOD) != SS_OK) {
-            close_conn_locked(e, c);
-        } else if (deadline < e->sleep_until) {
-            /* The engine sleeps past this deadline: wake it to re-plan. */
-            e->sleep_until = deadline;
-            signal_control(e);
-        }
+        return;
     }
+    int64_t deadline = ss_now_ms() + (c->len ? e->cfg.header_timeout_ms : e->cfg.keepalive_ms);
+    list_append(e, c, c->len ? LIST_HEADER : LIST_IDLE, deadline);
+    if (arm(e, c, EPOLL_CTL_MOD) != SS_OK) {
+        close_conn_locked(e, c);
+    } else if (deadline < e->sleep_until) {
+        /* The engine sleeps past this deadline: wake it to re-plan. */
+        e->sleep_until = deadline;
+        signal_control(e);
+    }
+}
+
+/* Claim and give back in one hold of the mutex: one lock per request. */
+static int hand_back(ss_engine *e, int fd, int close_it)
+{
+    pthread_mutex_lock(&e->mu);
+    ss_conn *c = NULL;
+    int rc = claim_locked(e, fd, &c);
+    if (rc == SS_OK)
+        give_back_locked(e, c, close_it);
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+int ss_engine_close_connection(ss_engine *e, int fd)
+{
+    return hand_back(e, fd, 1);
+}
+
+int ss_engine_park(ss_engine *e, int fd)
+{
+    return hand_back(e, fd, 0);
+}
+
+/* Parse bytes read after a response into c, which the worker still owns:
+ * no lock for the parse. */
+static parse_outcome take_leftover(ss_engine *e, ss_conn *c, const char *data, size_t len,
+                                   ss_item **next)
+{
+    if (grow_buf(c, len) != SS_OK)
+        return PARSED_CLOSE;
+    memcpy(c->buf, data, len);
+    c->len = len;
+    return parse_conn(e, c, next);
+}
+
+int ss_engine_next_request(ss_engine *e, int fd, const char *data, size_t len, ss_item **next)
+{
+    *next = NULL;
+    /* Draining: no next request is served; the park closes the connection. */
+    if (len == 0 || __atomic_load_n(&e->draining, __ATOMIC_ACQUIRE))
+        return hand_back(e, fd, 0);
+    pthread_mutex_lock(&e->mu);
+    ss_conn *c = NULL;
+    int rc = claim_locked(e, fd, &c);
+    pthread_mutex_unlock(&e->mu);
+    if (rc != SS_OK)
+        return rc;
+    /* A complete head is served by this same worker right away: no trip
+     * through the queue, which a worker must never block on. */
+    parse_outcome out = take_leftover(e, c, data, len, next);
+    if (out == PARSED_ITEM) {
+        __atomic_add_fetch(&e->stats.requests, 1, __ATOMIC_RELAXED);
+        return SS_OK;   /* still busy, now with the next request */
+    }
+    /* A partial head the engine completes, or a bad one already answered. */
+    pthread_mutex_lock(&e->mu);
+    give_back_locked(e, c, out == PARSED_CLOSE);
     pthread_mutex_unlock(&e->mu);
     return SS_OK;
 }

@@ -1,4 +1,5 @@
 /* Strict HTTP/1.1 request-head parser (RFC 9112, RFC 9110); see http_parse.h.
+ * No Python here.
  *
  * Strategy. One forward pass: each part of a line (method, target, field
  * name, field value) is scanned with a byte-class table up to the first byte

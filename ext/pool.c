@@ -1,10 +1,9 @@
-/* The interpreter pool (see pool.h). Each worker thread owns one OWN_GIL
- * subinterpreter from creation to Py_EndInterpreter. */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
+/* The interpreter pool (see pool.h): plain C bookkeeping of worker states,
+ * waits and joins. No Python here; each worker thread runs its interpreter
+ * through interp.c. */
 #include "pool.h"
 #include "errors.h"
+#include "interp.h"
 #include "registry.h"
 #include "timeutil.h"
 
@@ -15,16 +14,13 @@
 #include <string.h>
 #include <time.h>
 
-#define SS_MAX_POOLS 16
-
-typedef struct ss_pool ss_pool;
-
 typedef struct {
     ss_pool *pool;
     int index;
     pthread_t thread;
     int thread_started;
-    int joined;
+    int finished;   /* the thread touched the pool for the last time */
+    int joined;     /* claimed by a joiner */
     int state;
     int loaded;
     char *message;
@@ -32,17 +28,14 @@ typedef struct {
 } ss_worker;
 
 struct ss_pool {
-    int64_t id;
-    pthread_mutex_t mu;
+    ss_object obj;      /* first: a pool is a counted object */
+    pthread_mutex_t mu; /* guards every worker field and obj.closed's meaning */
     pthread_cond_t changed;
     int n;
     ss_worker workers[];
 };
 
-static void *pool_slots[SS_MAX_POOLS];
-static ss_registry registry = SS_REGISTRY(pool_slots);
-
-static ss_pool *lookup(int64_t id) { return ss_registry_get(&registry, id); }
+static ss_registry registry = SS_REGISTRY_INIT;
 
 int ss_start_thread(void *(*fn)(void *), void *arg, void *thread_out)
 {
@@ -70,114 +63,56 @@ static void set_state(ss_worker *w, int state, const char *message, size_t len)
     pthread_cond_broadcast(&w->pool->changed);
 }
 
-/* Turn the pending exception into text, in the worker's interpreter. Uses
- * traceback.format_exception so the user sees what they would see in main. */
-static PyObject *format_exception(void)
+/* The worker's interpreter could not start or its program raised: FAILED
+ * while loading the app, EXITED once it had served. */
+static void worker_failed(void *arg, const char *message, size_t len)
 {
-    PyObject *exc = PyErr_GetRaisedException();
-    if (exc == NULL)
-        return PyUnicode_FromString("unknown error");
-    PyObject *text = NULL;
-    PyObject *tb = PyImport_ImportModule("traceback");
-    if (tb != NULL) {
-        PyObject *lines = PyObject_CallMethod(tb, "format_exception", "O", exc);
-        if (lines != NULL) {
-            PyObject *empty = PyUnicode_FromString("");
-            if (empty != NULL)
-                text = PyUnicode_Join(empty, lines);
-            Py_XDECREF(empty);
-            Py_DECREF(lines);
-        }
-        Py_DECREF(tb);
-    }
-    if (text == NULL) {
-        PyErr_Clear();
-        text = PyObject_Str(exc);
-    }
-    Py_DECREF(exc);
-    return text;
-}
-
-static void run_program(ss_worker *w)
-{
-    PyObject *main_mod = PyImport_AddModuleRef("__main__");
-    PyObject *result = NULL;
-    if (main_mod != NULL) {
-        /* The program learns who it is from two globals: ids, not objects. */
-        PyObject *globals = PyModule_GetDict(main_mod);
-        PyObject *pool_id = PyLong_FromLongLong(w->pool->id);
-        PyObject *index = PyLong_FromLong(w->index);
-        if (pool_id && index && PyDict_SetItemString(globals, "__pool_id__", pool_id) == 0
-            && PyDict_SetItemString(globals, "__worker_index__", index) == 0)
-            result = PyRun_String(w->program, Py_file_input, globals, globals);
-        Py_XDECREF(pool_id);
-        Py_XDECREF(index);
-        Py_DECREF(main_mod);
-    }
-    if (result != NULL) {
-        Py_DECREF(result);
-        return;
-    }
-    PyObject *text = format_exception();
-    Py_ssize_t len = 0;
-    const char *msg = text ? PyUnicode_AsUTF8AndSize(text, &len) : NULL;
-    if (msg == NULL) {
-        PyErr_Clear();
-        msg = "worker failed; its error could not be formatted";
-        len = (Py_ssize_t)strlen(msg);
-    }
+    ss_worker *w = arg;
     pthread_mutex_lock(&w->pool->mu);
-    set_state(w, w->loaded ? SS_WORKER_EXITED : SS_WORKER_FAILED, msg, (size_t)len);
+    set_state(w, w->loaded ? SS_WORKER_EXITED : SS_WORKER_FAILED, message, len);
     pthread_mutex_unlock(&w->pool->mu);
-    Py_XDECREF(text);
 }
 
+/* Holds a reference on the pool (taken by ss_pool_start) until its last
+ * touch of it, so the pool outlives the thread whatever main does. */
 static void *worker_main(void *arg)
 {
     ss_worker *w = arg;
-    const PyInterpreterConfig config = {
-        .use_main_obmalloc = 0,
-        .allow_fork = 0,
-        .allow_exec = 0,
-        .allow_threads = 1,
-        .allow_daemon_threads = 0,
-        .check_multi_interp_extensions = 1,
-        .gil = PyInterpreterConfig_OWN_GIL,
-    };
-    PyThreadState *tstate = NULL;
-    PyStatus status = Py_NewInterpreterFromConfig(&tstate, &config);
-    if (PyStatus_Exception(status) || tstate == NULL) {
-        const char *msg = status.err_msg ? status.err_msg : "Py_NewInterpreterFromConfig failed";
-        pthread_mutex_lock(&w->pool->mu);
-        set_state(w, SS_WORKER_FAILED, msg, strlen(msg));
-        pthread_mutex_unlock(&w->pool->mu);
-        return NULL;
-    }
-    run_program(w);
-    /* Ends the interpreter's other threads' wait too: threading._shutdown. */
-    Py_EndInterpreter(tstate);
-    pthread_mutex_lock(&w->pool->mu);
+    ss_pool *p = w->pool;
+    ss_interp_run(w->program, p->obj.id, w->index, worker_failed, w);
+    /* EXITED in every case, also when the interpreter never started: join
+     * waits for this. */
+    pthread_mutex_lock(&p->mu);
     set_state(w, SS_WORKER_EXITED, NULL, 0);
-    pthread_mutex_unlock(&w->pool->mu);
+    w->finished = 1;
+    pthread_mutex_unlock(&p->mu);
+    ss_pool_release(p);
     return NULL;
 }
 
-static void pool_free(ss_pool *p)
+/* With the last reference. A thread nobody joined has finished (it held a
+ * reference until then): detach it so the system reclaims it. */
+static void pool_free(ss_object *o)
 {
+    ss_pool *p = (ss_pool *)o;
     for (int i = 0; i < p->n; i++) {
-        free(p->workers[i].message);
-        free(p->workers[i].program);
+        ss_worker *w = &p->workers[i];
+        if (w->thread_started && !w->joined)
+            pthread_detach(w->thread);
+        free(w->message);
+        free(w->program);
     }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->changed);
     free(p);
 }
 
-int ss_pool_start(const char *program, size_t length, int n, int64_t *id_out)
+static ss_pool *pool_new(const char *program, size_t length, int n)
 {
     ss_pool *p = calloc(1, sizeof(*p) + (size_t)n * sizeof(ss_worker));
     if (p == NULL)
-        return SS_ERR_NOMEM;
+        return NULL;
+    ss_object_init(&p->obj, "pool", pool_free);
     pthread_mutex_init(&p->mu, NULL);
     ss_cond_init_monotonic(&p->changed);
     p->n = n;
@@ -187,42 +122,66 @@ int ss_pool_start(const char *program, size_t length, int n, int64_t *id_out)
         w->index = i;
         w->program = malloc(length + 1);
         if (w->program == NULL) {
-            pool_free(p);
-            return SS_ERR_NOMEM;
+            pool_free(&p->obj);
+            return NULL;
         }
         memcpy(w->program, program, length);
         w->program[length] = '\0';
     }
-    int rc = ss_registry_add(&registry, p, id_out);
-    if (rc != SS_OK) {
-        pool_free(p);
-        return rc;
-    }
-    p->id = *id_out;
+    return p;
+}
+
+int ss_pool_start(const char *program, size_t length, int n, ss_pool **out)
+{
+    if (n < 1)
+        return SS_ERR_BAD_ARG;
+    ss_pool *p = pool_new(program, length, n);
+    if (p == NULL)
+        return SS_ERR_NOMEM;
+    ss_registry_add(&registry, &p->obj);   /* before the threads: they bind it */
+    const char *msg = "could not start a thread";
     for (int i = 0; i < n; i++) {
         ss_worker *w = &p->workers[i];
-        rc = ss_start_thread(worker_main, w, &w->thread);
+        ss_object_incref(&p->obj);   /* the thread's */
+        int rc = ss_start_thread(worker_main, w, &w->thread);
         pthread_mutex_lock(&p->mu);
-        if (rc == SS_OK)
+        if (rc == SS_OK) {
             w->thread_started = 1;
-        else
-            set_state(w, SS_WORKER_EXITED, "could not start a thread", 24);
+        } else {
+            set_state(w, SS_WORKER_EXITED, msg, strlen(msg));
+            ss_object_decref(&p->obj);   /* not the last: ours is held */
+        }
         pthread_mutex_unlock(&p->mu);
     }
+    *out = p;
     return SS_OK;
 }
 
-int ss_pool_report(int64_t id, int index, int ok, const char *message, size_t len)
+ss_pool *ss_pool_acquire(int64_t id)
 {
-    ss_pool *p = lookup(id);
-    if (p == NULL)
-        return SS_ERR_NO_SUCH_POOL;
+    return (ss_pool *)ss_registry_acquire(&registry, id);
+}
+
+void ss_pool_release(ss_pool *p)
+{
+    ss_object_decref(&p->obj);
+}
+
+int ss_pool_size(const ss_pool *p)
+{
+    return p->n;
+}
+
+int ss_pool_report(ss_pool *p, int index, int ok, const char *message, size_t len)
+{
     if (index < 0 || index >= p->n)
-        return SS_ERR_STATE;
+        return SS_ERR_BAD_INDEX;
     pthread_mutex_lock(&p->mu);
-    set_state(&p->workers[index], ok ? SS_WORKER_READY : SS_WORKER_FAILED, message, len);
+    int closed = p->obj.closed;
+    if (!closed)
+        set_state(&p->workers[index], ok ? SS_WORKER_READY : SS_WORKER_FAILED, message, len);
     pthread_mutex_unlock(&p->mu);
-    return SS_OK;
+    return closed ? SS_ERR_CLOSED : SS_OK;
 }
 
 /* With p->mu held: has the pool reached a state `wait` reports on? */
@@ -238,14 +197,11 @@ static int settled(ss_pool *p)
     return starting == 0;
 }
 
-int ss_pool_wait(int64_t id, int64_t timeout_ms, ss_worker_status *out, int n)
+int ss_pool_wait(ss_pool *p, int64_t timeout_ms, ss_worker_status *out, int n)
 {
-    ss_pool *p = lookup(id);
-    if (p == NULL)
-        return SS_ERR_NO_SUCH_POOL;
     struct timespec deadline = ss_deadline_after(timeout_ms);
     pthread_mutex_lock(&p->mu);
-    while (!settled(p)) {
+    while (!p->obj.closed && !settled(p)) {
         if (pthread_cond_timedwait(&p->changed, &p->mu, &deadline) == ETIMEDOUT)
             break;
     }
@@ -254,57 +210,71 @@ int ss_pool_wait(int64_t id, int64_t timeout_ms, ss_worker_status *out, int n)
         out[i].loaded = p->workers[i].loaded;
         out[i].message = p->workers[i].message ? strdup(p->workers[i].message) : NULL;
     }
+    int closed = p->obj.closed;
     pthread_mutex_unlock(&p->mu);
-    return SS_OK;
+    return closed ? SS_ERR_CLOSED : SS_OK;
 }
 
+/* With p->mu held. */
 static int count_running(ss_pool *p)
 {
     int running = 0;
     for (int i = 0; i < p->n; i++)
-        running += p->workers[i].thread_started && p->workers[i].state != SS_WORKER_EXITED;
+        running += p->workers[i].thread_started && !p->workers[i].finished;
     return running;
 }
 
-int64_t ss_pool_join(int64_t id, int64_t timeout_ms)
+/* Join every finished thread nobody claimed yet. Each is claimed under the
+ * mutex, so that two joiners never join one thread. */
+static void join_finished(ss_pool *p)
 {
-    ss_pool *p = lookup(id);
-    if (p == NULL)
-        return SS_ERR_NO_SUCH_POOL;
+    for (int i = 0; i < p->n; i++) {
+        ss_worker *w = &p->workers[i];
+        pthread_mutex_lock(&p->mu);
+        int mine = w->thread_started && w->finished && !w->joined;
+        w->joined |= mine;
+        pthread_t thread = w->thread;
+        pthread_mutex_unlock(&p->mu);
+        if (mine)
+            pthread_join(thread, NULL);
+    }
+}
+
+int64_t ss_pool_join(ss_pool *p, int64_t timeout_ms)
+{
     struct timespec deadline = ss_deadline_after(timeout_ms);
     pthread_mutex_lock(&p->mu);
-    /* FAILED workers still end their interpreter before EXITED. */
-    while (count_running(p) > 0) {
+    int closed = p->obj.closed;
+    while (!closed && count_running(p) > 0) {
         if (pthread_cond_timedwait(&p->changed, &p->mu, &deadline) == ETIMEDOUT)
             break;
     }
     int running = count_running(p);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n; i++) {
-        ss_worker *w = &p->workers[i];
-        if (w->thread_started && !w->joined && w->state == SS_WORKER_EXITED) {
-            pthread_join(w->thread, NULL);
-            w->joined = 1;
-        }
-    }
+    if (closed)
+        return SS_ERR_CLOSED;
+    join_finished(p);
     return running;
 }
 
-int ss_pool_destroy(int64_t id)
+int ss_pool_destroy(ss_pool *p, int *running)
 {
-    ss_pool *p = lookup(id);
-    if (p == NULL)
-        return SS_ERR_NO_SUCH_POOL;
+    pthread_mutex_lock(&p->mu);
+    int unjoined = 0;
     for (int i = 0; i < p->n; i++)
-        if (p->workers[i].thread_started && !p->workers[i].joined)
-            return SS_ERR_STATE;
-    ss_registry_remove(&registry, id);
-    pool_free(p);
-    return SS_OK;
-}
-
-int ss_pool_size(int64_t id)
-{
-    ss_pool *p = lookup(id);
-    return p == NULL ? SS_ERR_NO_SUCH_POOL : p->n;
+        unjoined += p->workers[i].thread_started && !p->workers[i].joined;
+    int rc = SS_OK;
+    if (p->obj.closed)
+        rc = SS_ERR_CLOSED;
+    else if (unjoined > 0)
+        rc = SS_ERR_RUNNING;
+    else
+        ss_object_close(&p->obj);
+    if (rc == SS_OK)
+        pthread_cond_broadcast(&p->changed);   /* waiters return, closed */
+    pthread_mutex_unlock(&p->mu);
+    *running = unjoined;
+    if (rc == SS_OK)
+        ss_registry_remove(&registry, &p->obj);
+    return rc;
 }

@@ -1,5 +1,6 @@
-/* The request queue (see queue.h). A mutex and condition variables: no
- * polling and no sleeping loops; waiters are woken exactly when state changes.
+/* The request queue (see queue.h). No Python here. A mutex and condition
+ * variables: no polling and no sleeping loops; waiters are woken exactly
+ * when state changes.
  *
  * Consumers come in groups (one per worker interpreter), each group waiting
  * on a condition variable of its own. Threads of one interpreter share its
@@ -21,8 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SS_MAX_QUEUES 256
-
 typedef struct {
     pthread_cond_t not_empty;
     int waiting;    /* threads blocked in get */
@@ -31,28 +30,26 @@ typedef struct {
 } group;
 
 struct ss_queue {
+    ss_object obj;      /* first: a queue is a counted object */
     pthread_mutex_t mu;
     pthread_cond_t not_full;
     group *groups;
     int ngroups;
     int next_group;     /* where wake_one's search starts */
     int woken;          /* signalled waiters of every group, not yet back */
-    uint64_t serial;    /* tells this queue from a later one at the same address */
     ss_item *head, *tail;
     size_t len, capacity;
-    int closed;
-    int refs;       /* registry's one + each acquirer's; atomic */
+    /* obj.closed is written under mu, so the waits below may read it there */
     int wake_fd;    /* -1 until someone asks for it */
 };
 
 /* Process-wide: every interpreter's module instance sees the same queues. */
-static void *queue_slots[SS_MAX_QUEUES];
-static ss_registry registry = SS_REGISTRY(queue_slots);
+static ss_registry registry = SS_REGISTRY_INIT;
 
-/* The group this thread counts as running in, and in which queue. */
-static _Thread_local uint64_t running_queue;
+/* The group this thread counts as running in, and in which queue (by id:
+ * ids are never reused, so a later queue at the same address differs). */
+static _Thread_local int64_t running_queue;
 static _Thread_local int running_group = -1;
-static uint64_t last_serial;
 
 ss_item *ss_item_new(int fd, unsigned flags, int64_t content_length,
                      const char *record, size_t record_len,
@@ -76,8 +73,9 @@ ss_item *ss_item_new(int fd, unsigned flags, int64_t content_length,
 
 void ss_item_free(ss_item *item) { free(item); }
 
-static void queue_free(ss_queue *q)
+static void queue_free(ss_object *o)
 {
+    ss_queue *q = (ss_queue *)o;
     ss_item *it = q->head;
     while (it != NULL) {
         ss_item *next = it->next;
@@ -95,65 +93,6 @@ static void queue_free(ss_queue *q)
     free(q);
 }
 
-int ss_queue_create(size_t capacity, int ngroups, int64_t *id_out)
-{
-    if (ngroups < 1 || ngroups > SS_QUEUE_MAX_GROUPS)
-        return SS_ERR_BAD_GROUP;
-    ss_queue *q = calloc(1, sizeof(*q));
-    group *groups = calloc((size_t)ngroups, sizeof(*groups));
-    if (q == NULL || groups == NULL) {
-        free(q);
-        free(groups);
-        return SS_ERR_NOMEM;
-    }
-    q->groups = groups;
-    q->ngroups = ngroups;
-    q->serial = __atomic_add_fetch(&last_serial, 1, __ATOMIC_RELAXED);
-    pthread_mutex_init(&q->mu, NULL);
-    for (int g = 0; g < ngroups; g++)
-        ss_cond_init_monotonic(&groups[g].not_empty);
-    ss_cond_init_monotonic(&q->not_full);
-    q->capacity = capacity ? capacity : 1;
-    q->wake_fd = -1;
-    q->refs = 1;
-    int rc = ss_registry_add(&registry, q, id_out);
-    if (rc != SS_OK)
-        queue_free(q);
-    return rc;
-}
-
-ss_queue *ss_queue_acquire(int64_t id)
-{
-    /* Lock-free on the hot path (every get and put). The owner destroys a
-     * queue only after every other user stopped (server teardown), so the
-     * pointer cannot be freed between this load and the increment. */
-    ss_queue *q = ss_registry_get(&registry, id);
-    if (q != NULL)
-        __atomic_add_fetch(&q->refs, 1, __ATOMIC_ACQ_REL);
-    return q;
-}
-
-void ss_queue_release(ss_queue *q)
-{
-    if (__atomic_sub_fetch(&q->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        queue_free(q);
-}
-
-int ss_queue_destroy(int64_t id)
-{
-    ss_queue *q = ss_registry_remove(&registry, id);
-    if (q == NULL)
-        return SS_ERR_NO_SUCH_QUEUE;
-    pthread_mutex_lock(&q->mu);
-    q->closed = 1;
-    for (int g = 0; g < q->ngroups; g++)
-        pthread_cond_broadcast(&q->groups[g].not_empty);
-    pthread_cond_broadcast(&q->not_full);
-    pthread_mutex_unlock(&q->mu);
-    ss_queue_release(q);
-    return SS_OK;
-}
-
 static void signal_wake_fd(ss_queue *q)
 {
     if (q->wake_fd >= 0) {
@@ -162,6 +101,60 @@ static void signal_wake_fd(ss_queue *q)
         ssize_t r = write(q->wake_fd, &one, sizeof(one));
         (void)r;
     }
+}
+
+int ss_queue_create(size_t capacity, int ngroups, ss_queue **out)
+{
+    if (ngroups < 1 || ngroups > SS_QUEUE_MAX_GROUPS)
+        return SS_ERR_BAD_ARG;
+    ss_queue *q = calloc(1, sizeof(*q));
+    group *groups = calloc((size_t)ngroups, sizeof(*groups));
+    if (q == NULL || groups == NULL) {
+        free(q);
+        free(groups);
+        return SS_ERR_NOMEM;
+    }
+    ss_object_init(&q->obj, "queue", queue_free);
+    q->groups = groups;
+    q->ngroups = ngroups;
+    pthread_mutex_init(&q->mu, NULL);
+    for (int g = 0; g < ngroups; g++)
+        ss_cond_init_monotonic(&groups[g].not_empty);
+    ss_cond_init_monotonic(&q->not_full);
+    q->capacity = capacity ? capacity : 1;
+    q->wake_fd = -1;
+    ss_registry_add(&registry, &q->obj);
+    *out = q;
+    return SS_OK;
+}
+
+ss_queue *ss_queue_acquire(int64_t id)
+{
+    return (ss_queue *)ss_registry_acquire(&registry, id);
+}
+
+void ss_queue_release(ss_queue *q)
+{
+    ss_object_decref(&q->obj);
+}
+
+int ss_queue_destroy(ss_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int first = ss_object_close(&q->obj);
+    if (first) {
+        for (int g = 0; g < q->ngroups; g++)
+            pthread_cond_broadcast(&q->groups[g].not_empty);
+        pthread_cond_broadcast(&q->not_full);
+        /* Event loops watching the fd are waiters too: they look, and
+         * find the queue closed. */
+        signal_wake_fd(q);
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (!first)
+        return SS_ERR_CLOSED;
+    ss_registry_remove(&registry, &q->obj);
+    return SS_OK;
 }
 
 /* With q->mu held: if the queue holds more items than there are woken
@@ -199,16 +192,16 @@ static void wake_one(ss_queue *q)
 int ss_queue_put(ss_queue *q, ss_item *item, int block)
 {
     pthread_mutex_lock(&q->mu);
-    while (!q->closed && q->len >= q->capacity) {
+    while (!q->obj.closed && q->len >= q->capacity) {
         if (!block) {
             pthread_mutex_unlock(&q->mu);
             return SS_ERR_QUEUE_FULL;
         }
         pthread_cond_wait(&q->not_full, &q->mu);
     }
-    if (q->closed) {
+    if (q->obj.closed) {
         pthread_mutex_unlock(&q->mu);
-        return SS_ERR_QUEUE_CLOSED;
+        return SS_ERR_CLOSED;
     }
     item->next = NULL;
     if (q->tail)
@@ -232,7 +225,7 @@ static int wait_for_item(ss_queue *q, group *gr, const struct timespec *deadline
 {
     gr->waiting++;
     int timed_out = 0;
-    while (q->head == NULL && !q->closed && !timed_out) {
+    while (q->head == NULL && !q->obj.closed && !timed_out) {
         if (deadline == NULL)
             pthread_cond_wait(&gr->not_empty, &q->mu);
         else
@@ -246,7 +239,7 @@ static int wait_for_item(ss_queue *q, group *gr, const struct timespec *deadline
         }
     }
     gr->waiting--;
-    return q->head != NULL || q->closed;
+    return q->head != NULL || q->obj.closed;
 }
 
 int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms, int grp)
@@ -258,19 +251,20 @@ int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms, int 
         deadline = ss_deadline_after(timeout_ms);
     group *gr = &q->groups[grp];
     pthread_mutex_lock(&q->mu);
-    if (running_queue == q->serial && running_group >= 0) {
+    if (running_queue == q->obj.id && running_group >= 0) {
         q->groups[running_group].running--;   /* done with the last item */
         running_group = -1;
     }
-    if (q->head == NULL && !q->closed) {
+    if (q->head == NULL && !q->obj.closed) {
         if (!block || !wait_for_item(q, gr, timeout_ms < 0 ? NULL : &deadline)) {
             pthread_mutex_unlock(&q->mu);
             return SS_ERR_QUEUE_EMPTY;
         }
     }
-    if (q->head == NULL) {
+    if (q->obj.closed) {
+        /* Items left in a destroyed queue are nobody's: its handles fail. */
         pthread_mutex_unlock(&q->mu);
-        return SS_ERR_QUEUE_CLOSED;
+        return SS_ERR_CLOSED;
     }
     ss_item *it = q->head;
     q->head = it->next;
@@ -278,7 +272,7 @@ int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms, int 
         q->tail = NULL;
     q->len--;
     gr->running++;
-    running_queue = q->serial;
+    running_queue = q->obj.id;
     running_group = grp;
     wake_one(q);   /* items left over for nobody woken: pass it on (heals a lost signal) */
     pthread_cond_signal(&q->not_full);
@@ -288,17 +282,37 @@ int ss_queue_get(ss_queue *q, ss_item **out, int block, int64_t timeout_ms, int 
     return SS_OK;
 }
 
-size_t ss_queue_len(ss_queue *q)
+int ss_queue_len(ss_queue *q, size_t *out)
 {
     pthread_mutex_lock(&q->mu);
-    size_t n = q->len;
+    int closed = q->obj.closed;
+    *out = q->len;
     pthread_mutex_unlock(&q->mu);
-    return n;
+    return closed ? SS_ERR_CLOSED : SS_OK;
+}
+
+int ss_queue_put_stop(ss_queue *q, int count)
+{
+    for (int i = 0; i < count; i++) {
+        ss_item *it = ss_item_new(SS_STOP_FD, 0, 0, NULL, 0, NULL, 0);
+        if (it == NULL)
+            return SS_ERR_NOMEM;
+        int rc = ss_queue_put(q, it, 1);
+        if (rc != SS_OK) {
+            ss_item_free(it);
+            return rc;
+        }
+    }
+    return SS_OK;
 }
 
 int ss_queue_wakeup_fd(ss_queue *q)
 {
     pthread_mutex_lock(&q->mu);
+    if (q->obj.closed) {
+        pthread_mutex_unlock(&q->mu);
+        return SS_ERR_CLOSED;
+    }
     if (q->wake_fd < 0) {
         q->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (q->wake_fd < 0) {

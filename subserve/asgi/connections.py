@@ -11,9 +11,9 @@ keep-alive request.  Kept, the next request is read by the loop's own
 reader callback and served from there.
 
 The engine still owns a kept connection: it counts as busy there, and the
-bytes read here go to ``_engine.release(..., data)``, which parses them with
-the engine's parser and limits and returns the next item, answers a bad
-head with its 4xx, or parks a partial head under its header timeout.
+bytes read here go to ``Engine.next_request(fd, data)``, which parses them
+with the engine's parser and limits and returns the next item, answers a
+bad head with its 4xx, or parks a partial head under its header timeout.
 
 Rules:
 
@@ -38,7 +38,6 @@ import asyncio
 import os
 from typing import TYPE_CHECKING
 
-from subserve import _engine
 from subserve.asgi.cycle import HTTPCycle
 from subserve.asgi.scope import websocket_scope
 from subserve.asgi.server import HTTPServer
@@ -75,7 +74,7 @@ class Connections:
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopping = False
         self.dispatching: Kept | None = None  # the kept connection a reader callback is serving
-        self.drain_fd = _engine.engine_drain_fd(server.engine_id)
+        self.drain_fd = server.engine.drain_fd()
         self.loop.add_reader(self.drain_fd, self._on_drain)
 
     def serve(self, item: Item, left: int = STICKY_REQUESTS) -> None:
@@ -123,7 +122,7 @@ class Connections:
             self._let_go(conn)  # the client closed its keep-alive connection
             return
         conn.busy = True
-        item = _engine.release(self.server.engine_id, fd, True, data)
+        item = self.server.engine.next_request(fd, data)
         if item is None:
             # a partial head the engine completes, or a bad one it answered:
             # the connection is the engine's now (were the fd closed and
@@ -148,7 +147,7 @@ class Connections:
     def _let_go(self, conn: Kept) -> None:
         """Close an idle kept connection (through the engine, which owns it)."""
         self.forget(conn.fd)
-        _engine.release(self.server.engine_id, conn.fd, False, b"")
+        self.server.engine.close_connection(conn.fd)
 
     # -- stopping -------------------------------------------------------------------
 
@@ -186,7 +185,7 @@ async def serve_connection(conns: Connections, item: Item, left: int) -> None:
     Whatever happens, the fd goes back to the engine exactly once, or is kept.
     """
     server = conns.server
-    release = _engine.release
+    engine = server.engine
     while item is not None:
         fd = item[0]
         cycle = None
@@ -206,7 +205,13 @@ async def serve_connection(conns: Connections, item: Item, left: int) -> None:
             conns.keep(fd, left)
             return
         conns.forget(fd)
-        item = release(server.engine_id, fd, keep, leftover)  # None unless pipelined
+        if not keep:
+            engine.close_connection(fd)
+            return
+        if not leftover:
+            engine.park(fd)  # back through the engine: any loop may take it next
+            return
+        item = engine.next_request(fd, leftover)  # None unless a whole pipelined head
 
 
 def upgrade_cycle(server: HTTPServer, item: Item) -> HTTPCycle | WebSocketSession:

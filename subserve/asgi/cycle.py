@@ -373,7 +373,7 @@ class HTTPCycle(LoopSocket):
         if not body.done and not drainable(self.expect, body.remaining_hint()):
             self.expect = False  # no 100 Continue after the final response
             return False
-        return not self.server.is_draining()
+        return not self.server.engine.draining
 
     def _clip(self, body: bytes, length: int) -> bytes:
         """Cut what would exceed the app's Content-Length (warning once)."""

@@ -42,10 +42,10 @@ STOP_GRACE = 0.5      # seconds in-flight requests get after the stop item
 class QueueReader:
     """Moves queue items onto the loop as connection tasks."""
 
-    def __init__(self, connections: Connections, queue_id: int) -> None:
+    def __init__(self, connections: Connections, queue: _engine.Queue) -> None:
         self.connections = connections
-        self.queue_id = queue_id
-        self.wake_fd = _engine.queue_wakeup_fd(queue_id)
+        self.queue = queue
+        self.wake_fd = queue.wakeup_fd()
         self.loop = connections.loop
         self.stopped: asyncio.Future[None] = self.loop.create_future()
 
@@ -59,14 +59,14 @@ class QueueReader:
             os.eventfd_read(self.wake_fd)
         for _ in range(BATCH):
             try:
-                item = _engine.queue_get_nowait(self.queue_id)
+                item = self.queue.get_nowait()
             except _engine.QueueEmpty:
                 return
             if is_stop(item):
                 self._stop()
                 return
             self.connections.serve(item)
-            if not _engine.queue_len(self.queue_id):
+            if not len(self.queue):
                 # as good as QueueEmpty without raising it: a put from now on
                 # finds the queue empty and signals the eventfd again
                 return
@@ -82,7 +82,8 @@ class QueueReader:
 
 
 async def main(app: ASGIApp, settings: WorkerSettings, report: Callable[[bool, str], None],
-               access_log: AccessLog | None) -> None:
+               access_log: AccessLog | None, queue: _engine.Queue,
+               engine: _engine.Engine) -> None:
     """Lifespan startup, report, serve until the stop item, shutdown."""
     life = Lifespan(app, settings.lifespan)
     try:
@@ -93,9 +94,10 @@ async def main(app: ASGIApp, settings: WorkerSettings, report: Callable[[bool, s
     except Exception as exc:  # noqa: BLE001 - every failure must reach main
         report(False, f"ASGI lifespan startup failed: {type(exc).__name__}: {exc}")
         return
-    server = HTTPServer(app, settings, access_log=access_log, error_log=log, state=life.state)
+    server = HTTPServer(app, settings, engine=engine, access_log=access_log, error_log=log,
+                        state=life.state)
     connections = Connections(server)
-    reader = QueueReader(connections, settings.queue_id)
+    reader = QueueReader(connections, queue)
     report(True, "")
     reader.start()
     await reader.stopped
@@ -105,12 +107,12 @@ async def main(app: ASGIApp, settings: WorkerSettings, report: Callable[[bool, s
 
 
 def run_asgi(app: ASGIApp, settings: WorkerSettings, report: Callable[[bool, str], None],
-             access_log: AccessLog | None) -> None:
+             access_log: AccessLog | None, queue: _engine.Queue, engine: _engine.Engine) -> None:
     """Run the interpreter's event loop until the worker is told to stop."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(main(app, settings, report, access_log))
+        loop.run_until_complete(main(app, settings, report, access_log, queue, engine))
     finally:
         try:
             _cancel_leftovers(loop)

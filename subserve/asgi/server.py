@@ -2,9 +2,9 @@
 
 Runs in: worker interpreters, on the interpreter's asyncio loop.
 
-``HTTPServer`` holds the app, the settings, the response-head encoder and
-its caches, the access log and its flush timer, and the open WebSocket
-sessions that a graceful stop must close.
+``HTTPServer`` holds the app, the settings, the engine handle, the
+response-head encoder and its caches, the access log and its flush timer,
+and the open WebSocket sessions that a graceful stop must close.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from functools import partial
 from typing import Any, Protocol
 
 from subserve import _engine
@@ -39,12 +37,13 @@ class HTTPServer:
         app: ASGIApp,
         settings: WorkerSettings,
         *,
+        engine: _engine.Engine,
         access_log: AccessLog | None,
         error_log: logging.Logger,
         state: dict[str, Any],
     ) -> None:
         self.app = app
-        self.engine_id = settings.engine_id
+        self.engine = engine              # bound in this interpreter (worker.bootstrap)
         self.client_timeout = settings.client_timeout
         self.keep_alive = settings.keep_alive
         self.ws = settings.websocket
@@ -61,8 +60,6 @@ class HTTPServer:
         self.websockets: set[Session] = set()   # open WebSocket sessions
         self.background: set[asyncio.Task[Any]] = set()
         self.draining = False
-        # True once a graceful stop began: responses say Connection: close
-        self.is_draining: Callable[[], bool] = partial(_engine.draining, self.engine_id)
 
     def log_request(self, scope: Scope, status: int, sent: int, started: float) -> None:
         """One access line for a request or WebSocket session; lines are

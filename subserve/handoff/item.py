@@ -44,14 +44,9 @@ FIELDS = 6
 
 
 def is_stop(item: Item) -> bool:
-    """Whether ``item`` tells the worker thread that takes it to end."""
+    """Whether ``item`` tells the worker thread that takes it to end
+    (``Queue.put_stop`` puts them)."""
     return item[0] == STOP_FD
-
-
-def put_stop(queue_id: int, count: int) -> None:
-    """Put ``count`` stop items: one for every worker thread that must end."""
-    for _ in range(count):
-        _engine.queue_put(queue_id, STOP_FD, 0, 0, b"", b"")
 
 
 def split(record: bytes) -> list[str]:

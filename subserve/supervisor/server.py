@@ -19,7 +19,6 @@ from subserve import _engine
 from subserve import log as logs
 from subserve.config import Config
 from subserve.errors import EXIT_APP_LOAD, EXIT_BIND, EXIT_OK, EXIT_STOP_FAILED, BindError
-from subserve.handoff.item import put_stop
 from subserve.supervisor.listeners import describe, inherited_listener, open_listener
 
 log = logging.getLogger(logs.ERROR)
@@ -37,9 +36,9 @@ class Server:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.queue_id: int | None = None
-        self.engine_id: int | None = None
-        self.pool_id: int | None = None
+        self.queue: _engine.Queue | None = None
+        self.engine: _engine.Engine | None = None
+        self.pool: _engine.Pool | None = None
         self.urls: list[str] = []
         self.stop_deadline: float | None = None
 
@@ -69,7 +68,7 @@ class Server:
         if failure is not None:
             log.error("%s", failure)
             return EXIT_APP_LOAD
-        _engine.engine_start(self.engine_id)
+        self.engine.start()
         log.info(
             "%d interpreter%s ready in %.1f s, listening on %s",
             self.config.workers,
@@ -95,11 +94,11 @@ class Server:
         cfg = self.config
         # one consumer group per interpreter: a put wakes a thread of the
         # interpreter with the fewest threads running (the GIL they share)
-        self.queue_id = _engine.queue_create(cfg.queue_capacity, groups=cfg.workers)
+        self.queue = _engine.queue_create(cfg.queue_capacity, groups=cfg.workers)
         fds = [sock.detach() for sock in sockets]  # the engine owns them now
-        self.engine_id = _engine.engine_create(
+        self.engine = _engine.engine_create(
             fds,
-            self.queue_id,
+            self.queue.id,
             keepalive=cfg.keepalive,
             header_timeout=cfg.header_timeout,
             client_timeout=cfg.client_timeout,
@@ -111,14 +110,14 @@ class Server:
 
     def _start_pool(self) -> None:
         cfg = self.config
-        settings = cfg.worker_settings(self.queue_id, self.engine_id)
-        self.pool_id = _engine.pool_start(settings.bootstrap_program(), cfg.workers)
+        settings = cfg.worker_settings(self.queue.id, self.engine.id)
+        self.pool = _engine.pool_start(settings.bootstrap_program(), cfg.workers)
 
     def _wait_for_workers(self) -> str | None:
         """None when every worker loaded the app, else the message to show."""
         deadline = time.monotonic() + self.config.boot_timeout
         while True:
-            statuses = _engine.pool_wait(self.pool_id, 0.25)
+            statuses = self.pool.wait(0.25)
             failed = [msg for state, _loaded, msg in statuses if state in
                       (_engine.WORKER_FAILED, _engine.WORKER_EXITED)]
             if failed:
@@ -143,7 +142,7 @@ class Server:
             if info is not None:
                 log.info("received %s: ignored (reload is not supported yet)",
                          signal.Signals(info.si_signo).name)
-            statuses = _engine.pool_wait(self.pool_id, 0)
+            statuses = self.pool.wait(0)
             dead = [msg for state, _, msg in statuses if state == _engine.WORKER_EXITED]
             for msg in dead:
                 if msg:
@@ -154,8 +153,8 @@ class Server:
     def _graceful_stop(self) -> int:
         cfg = self.config
         self.stop_deadline = time.monotonic() + cfg.graceful_timeout
-        _engine.engine_drain(self.engine_id)
-        busy = _engine.engine_wait_idle(self.engine_id, cfg.graceful_timeout)
+        self.engine.drain()
+        busy = self.engine.wait_idle(cfg.graceful_timeout)
         if busy:
             log.warning("%d request(s) still running after %g s", busy, cfg.graceful_timeout)
             return EXIT_STOP_FAILED
@@ -171,19 +170,24 @@ class Server:
 
     def _teardown(self) -> None:
         """Stop and join every worker before finalization, on every path:
-        exiting with live subinterpreters crashes CPython (docs/design.md)."""
-        if self.engine_id is not None:
-            _engine.engine_drain(self.engine_id)
-        if self.pool_id is not None:
-            put_stop(self.queue_id, self.config.workers * self.config.threads)
-            running = _engine.pool_join(self.pool_id, self._join_timeout())
+        exiting with live subinterpreters crashes CPython (docs/design.md).
+
+        The order is the polite one (workers first, then what they use), but
+        not what keeps memory safe: every handle holds a reference, so a
+        destroy in another order gives the workers errors, never a crash."""
+        if self.engine is not None:
+            self.engine.drain()
+        if self.pool is not None:
+            # one stop item for every worker thread
+            self.queue.put_stop(self.config.workers * self.config.threads)
+            running = self.pool.join(self._join_timeout())
             if running:
                 log.error("%d worker interpreter(s) did not stop; exiting hard", running)
                 logging.shutdown()
                 os._exit(EXIT_STOP_FAILED)
-            _engine.pool_destroy(self.pool_id)
-        if self.engine_id is not None:
-            _engine.engine_destroy(self.engine_id)
-        if self.queue_id is not None:
-            _engine.queue_destroy(self.queue_id)
-        self.engine_id = self.pool_id = self.queue_id = None
+            self.pool.destroy()
+        if self.engine is not None:
+            self.engine.destroy()
+        if self.queue is not None:
+            self.queue.destroy()
+        self.engine = self.pool = self.queue = None

@@ -4,9 +4,10 @@ Runs in: worker interpreters. The pool runs each new interpreter's program
 (``handoff.settings.WorkerSettings.bootstrap_program``): it fixes
 ``sys.path`` and calls ``main`` with the settings as plain values.
 
-Order of a worker's life: check it loaded main's engine, load the app, tell
-main (``pool_report``: ready, or the message of what failed), serve until a
-stop item, flush the access log.
+Order of a worker's life: check it loaded main's engine, bind the queue,
+engine and pool from their ids (once: the hot path uses the bound handles),
+load the app, tell main (``Pool.report``: ready, or the message of what
+failed), serve until a stop item, flush the access log.
 """
 
 from __future__ import annotations
@@ -37,16 +38,16 @@ def engine_mismatch(settings: WorkerSettings) -> str | None:
             "app's path shadows the running one. Remove it from --app-dir/sys.path.")
 
 
-def next_item(queue_id: int, group: int, on_idle: Callable[[], None]) -> tuple:
+def next_item(queue: _engine.Queue, group: int, on_idle: Callable[[], None]) -> tuple:
     """The next queue item; ``on_idle`` runs first if we are about to wait."""
     try:
-        return _engine.queue_get_nowait(queue_id, group=group)
+        return queue.get_nowait(group=group)
     except _engine.QueueEmpty:
         on_idle()
-        return _engine.queue_get(queue_id, group=group)
+        return queue.get(group=group)
 
 
-def serve(handler_factory: Callable[[], Any], queue_id: int, engine_id: int,
+def serve(handler_factory: Callable[[], Any], queue: _engine.Queue, engine: _engine.Engine,
           on_idle: Callable[[], None], group: int = 0) -> None:
     """Take connections from the queue until a stop item arrives.
 
@@ -54,7 +55,7 @@ def serve(handler_factory: Callable[[], Any], queue_id: int, engine_id: int,
     """
     handler = handler_factory()
     while True:
-        item = next_item(queue_id, group, on_idle)
+        item = next_item(queue, group, on_idle)
         if is_stop(item):
             return
         while item is not None:
@@ -65,7 +66,13 @@ def serve(handler_factory: Callable[[], Any], queue_id: int, engine_id: int,
                 # handle() answers app errors itself; this is our own bug.
                 error_log.exception("internal error while serving fd %d", fd)
                 keep_alive, leftover = False, b""
-            item = _engine.release(engine_id, fd, keep_alive, leftover)
+            if not keep_alive:
+                engine.close_connection(fd)
+                break
+            if not leftover:
+                engine.park(fd)  # idle: the engine waits for its next request
+                break
+            item = engine.next_request(fd, leftover)  # None unless a whole head
 
 
 def main(raw: dict[str, Any], *, pool_id: int, index: int) -> None:
@@ -73,14 +80,18 @@ def main(raw: dict[str, Any], *, pool_id: int, index: int) -> None:
     threads, ASGI on one asyncio loop."""
     settings = WorkerSettings.from_dict(raw)
     log.configure(settings.log_level, f"worker {index}")
-
-    def report(ok: bool, message: str) -> None:
-        _engine.pool_report(pool_id, index, ok, message)
-
     mismatch = engine_mismatch(settings)
     if mismatch is not None:
-        report(False, mismatch)
-        return
+        # This copy's registries do not know main's pool, so it cannot
+        # report; the error reaches main as the interpreter's failure.
+        raise RuntimeError(mismatch)
+    pool = _engine.pool_bind(pool_id)
+    queue = _engine.queue_bind(settings.queue_id)
+    engine = _engine.engine_bind(settings.engine_id)
+
+    def report(ok: bool, message: str) -> None:
+        pool.report(index, ok, message)
+
     try:
         application = load_app(settings.app, settings.factory)
         kind = detect(application, settings.interface)
@@ -99,12 +110,13 @@ def main(raw: dict[str, Any], *, pool_id: int, index: int) -> None:
         if kind == WSGI:
             handler = partial(WSGIHandler, application, settings, access_log=access,
                               error_log=error_log,
-                              is_draining=partial(_engine.draining, settings.engine_id))
+                              is_draining=lambda: engine.draining)
             report(True, "")
             serve_on_threads(handler, settings, index,
-                             access.flush if access is not None else _nothing)
+                             access.flush if access is not None else _nothing, queue, engine)
         else:
-            run_asgi(application, settings, report, access_log=access)
+            run_asgi(application, settings, report, access_log=access, queue=queue,
+                     engine=engine)
     finally:
         if access is not None:
             access.flush()
@@ -116,9 +128,10 @@ def _nothing() -> None:
 
 
 def serve_on_threads(make_handler: Callable[[], Any], settings: WorkerSettings, index: int,
-                     on_idle: Callable[[], None]) -> None:
+                     on_idle: Callable[[], None], queue: _engine.Queue,
+                     engine: _engine.Engine) -> None:
     """Serve on this (C-created) thread plus threads-1 threading.Threads."""
-    args = (make_handler, settings.queue_id, settings.engine_id, on_idle, index)
+    args = (make_handler, queue, engine, on_idle, index)
     extra = [threading.Thread(target=serve, args=args, name=f"subserve-worker-{index}.{n}")
              for n in range(1, settings.threads)]
     for thread in extra:

@@ -4,7 +4,9 @@ Runs in: worker interpreters.
 
 ``WSGIHandler.handle(item)`` builds the environ, calls the app, writes the
 response to the item's socket (``wsgi.response``) and returns
-``(keep_alive, leftover)`` for the engine; it never closes the fd.
+``(keep_alive, leftover)`` for the serve loop, which hands the fd back to
+the engine (``Engine.close_connection``, ``next_request`` or ``park``); it
+never closes the fd.
 
 Choices made here (the response head's rules are ``http.response``'s):
 

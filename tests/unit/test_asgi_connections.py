@@ -1,8 +1,9 @@
 """ASGI keep-alive connections kept on the worker's loop between requests.
 
 Runs in: the test process.  The tests drive ``asgi_connections`` on a local
-loop over a socketpair, with ``_engine`` replaced by a recorder (the tests
-against a real server are in tests/integration/test_asgi_connections.py).
+loop over a socketpair, with a recorder standing in for the worker's bound
+``_engine.Engine`` (the tests against a real server are in
+tests/integration/test_asgi_connections.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import types
 
 import pytest
 from helpers.items import build_record
@@ -32,15 +32,27 @@ async def hello(scope, receive, send):
 
 
 class FakeEngine:
-    """Records release() calls; parses what a kept connection read, like the engine."""
+    """Records the verbs a connection is handed back with; parses what a kept
+    connection read, like the engine."""
+
+    draining = False
 
     def __init__(self) -> None:
-        self.drain_fd = os.eventfd(0)
-        self.releases: list[tuple[int, bool, bytes]] = []
+        self.drain_event = os.eventfd(0)
+        self.calls: list[tuple] = []
 
-    def release(self, eid: int, fd: int, keep: bool, leftover: bytes):
-        self.releases.append((fd, keep, leftover))
-        if not keep or not leftover:
+    def drain_fd(self) -> int:
+        return self.drain_event
+
+    def close_connection(self, fd: int) -> None:
+        self.calls.append(("close_connection", fd))
+
+    def park(self, fd: int) -> None:
+        self.calls.append(("park", fd))
+
+    def next_request(self, fd: int, leftover: bytes):
+        self.calls.append(("next_request", fd, leftover))
+        if not leftover:
             return None
         parsed = _engine.parse_head(leftover)
         if not isinstance(parsed, tuple):
@@ -49,22 +61,12 @@ class FakeEngine:
         head = build_record(method, target, ("127.0.0.1", 1), ("127.0.0.1", 2), fields)
         return (fd, flags, length, head, leftover[head_len:])
 
-    def draining(self, eid: int) -> bool:
-        return False
-
-    def engine_drain_fd(self, eid: int) -> int:
-        return self.drain_fd
-
 
 @pytest.fixture
-def fake(monkeypatch):
+def fake():
     engine = FakeEngine()
-    stub = types.SimpleNamespace(release=engine.release, draining=engine.draining,
-                                 engine_drain_fd=engine.engine_drain_fd)
-    monkeypatch.setattr(asgi, "_engine", stub)
-    monkeypatch.setattr(asgi_connections, "_engine", stub)
     yield engine
-    os.close(engine.drain_fd)
+    os.close(engine.drain_event)
 
 
 def first_item(fd: int) -> tuple[int, int, int, bytes, bytes]:
@@ -72,12 +74,13 @@ def first_item(fd: int) -> tuple[int, int, int, bytes, bytes]:
     return (fd, record.HTTP11 | record.KEEP_ALIVE, -1, head, b"")
 
 
-def run_with_connections(body, keep_alive: float = 5.0) -> None:
+def run_with_connections(engine: FakeEngine, body, keep_alive: float = 5.0) -> None:
     """Run ``body(conns, client, server_fd)`` on a fresh loop and Connections."""
 
     async def main() -> None:
-        server = asgi.HTTPServer(hello, worker_settings(keepalive=keep_alive), access_log=None,
-                                 error_log=asgi.logging.getLogger("test"), state={})
+        server = asgi.HTTPServer(hello, worker_settings(keepalive=keep_alive), engine=engine,
+                                 access_log=None, error_log=asgi.logging.getLogger("test"),
+                                 state={})
         conns = asgi_connections.Connections(server)
         a, b = socket.socketpair()
         b.settimeout(5)
@@ -104,16 +107,16 @@ def test_next_request_is_read_on_the_loop(fake) -> None:
     async def body(conns, client, fd):
         conns.serve(first_item(fd))
         assert (await response(client)).startswith(b"HTTP/1.1 200 OK")
-        assert fd in conns.kept and not conns.kept[fd].busy and fake.releases == []
+        assert fd in conns.kept and not conns.kept[fd].busy and fake.calls == []
         for _ in range(3):
             client.sendall(GET)
             assert (await response(client)).endswith(b"hello")
         # each request read here went to the engine's parser, and the
         # connection stayed kept
-        assert fake.releases == [(fd, True, GET)] * 3
+        assert fake.calls == [("next_request", fd, GET)] * 3
         assert fd in conns.kept
 
-    run_with_connections(body)
+    run_with_connections(fake, body)
 
 
 def test_kept_connection_goes_back_after_sticky_requests(fake) -> None:
@@ -124,11 +127,11 @@ def test_kept_connection_goes_back_after_sticky_requests(fake) -> None:
             client.sendall(GET)
             await response(client)
         # the last of the run went back to the engine to be rebalanced
-        assert fake.releases[-1] == (fd, True, b"")
+        assert fake.calls[-1] == ("park", fd)
         assert fd not in conns.kept
-        assert len(fake.releases) == asgi_connections.STICKY_REQUESTS
+        assert len(fake.calls) == asgi_connections.STICKY_REQUESTS
 
-    run_with_connections(body)
+    run_with_connections(fake, body)
 
 
 def test_idle_kept_connection_is_closed_after_keep_alive(fake) -> None:
@@ -138,9 +141,9 @@ def test_idle_kept_connection_is_closed_after_keep_alive(fake) -> None:
         await asyncio.sleep(0.1)
         assert fd in conns.kept  # not yet
         await asyncio.sleep(0.4)
-        assert fd not in conns.kept and fake.releases == [(fd, False, b"")]
+        assert fd not in conns.kept and fake.calls == [("close_connection", fd)]
 
-    run_with_connections(body, keep_alive=0.3)
+    run_with_connections(fake, body, keep_alive=0.3)
 
 
 def test_client_closing_a_kept_connection_releases_it(fake) -> None:
@@ -150,24 +153,24 @@ def test_client_closing_a_kept_connection_releases_it(fake) -> None:
         client.shutdown(socket.SHUT_WR)
         for _ in range(200):
             await asyncio.sleep(0.005)
-            if fake.releases:
+            if fake.calls:
                 break
-        assert fake.releases == [(fd, False, b"")] and fd not in conns.kept
+        assert fake.calls == [("close_connection", fd)] and fd not in conns.kept
 
-    run_with_connections(body)
+    run_with_connections(fake, body)
 
 
 def test_drain_lets_idle_connections_go_and_keeps_no_more(fake) -> None:
     async def body(conns, client, fd):
         conns.serve(first_item(fd))
         await response(client)
-        os.eventfd_write(fake.drain_fd, 1)
+        os.eventfd_write(fake.drain_event, 1)
         await asyncio.sleep(0.05)
         assert conns.stopping and fd not in conns.kept
-        assert fake.releases == [(fd, False, b"")]
+        assert fake.calls == [("close_connection", fd)]
         conns.serve(first_item(fd))  # a request already on its way is served...
         await response(client)
-        assert fake.releases[-1] == (fd, True, b"")  # ...and goes straight back
+        assert fake.calls[-1] == ("park", fd)  # ...and goes straight back
         assert fd not in conns.kept
 
-    run_with_connections(body)
+    run_with_connections(fake, body)

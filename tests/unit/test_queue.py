@@ -7,7 +7,7 @@ it creates).
 
 from __future__ import annotations
 
-import _datetime  # noqa: F401 - 3.13.0 needs it in main before subinterpreters (docs/design.md)
+import _datetime  # noqa: F401 - every 3.13.x needs it in main before subinterpreters (docs/design.md)
 import _interpreters
 import contextlib
 import select
@@ -25,16 +25,16 @@ TIMEOUT = 10.0  # generous: only reached when something is broken
 
 
 @pytest.fixture
-def queue() -> Iterator[int]:
-    qid = _engine.queue_create(8)
-    yield qid
+def queue() -> Iterator[_engine.Queue]:
+    q = _engine.queue_create(8)
+    yield q
     with contextlib.suppress(_engine.EngineError):  # the test may have destroyed it
-        _engine.queue_destroy(qid)
+        q.destroy()
 
 
-def put(qid: int, n: int, **kwargs) -> None:
+def put(q: _engine.Queue, n: int, **kwargs) -> None:
     """Put item number n: every field derived from n."""
-    _engine.queue_put(qid, n, n % 32, n * 10, b"rec%d" % n, b"data%d" % n, **kwargs)
+    q.put(n, n % 32, n * 10, b"rec%d" % n, b"data%d" % n, **kwargs)
 
 
 def item(n: int) -> tuple:
@@ -44,132 +44,151 @@ def item(n: int) -> tuple:
 # -- one thread --------------------------------------------------------------
 
 
-def test_round_trip_keeps_every_field(queue: int) -> None:
+def test_round_trip_keeps_every_field(queue: _engine.Queue) -> None:
     record = b"GET\0/x?y=1\0127.0.0.1\x0051000\0\0\0host\0example"
     data = bytes(range(256)) * 3
-    _engine.queue_put(queue, 17, 0b10101, 1 << 40, record, data)
-    assert _engine.queue_len(queue) == 1
-    assert _engine.queue_get(queue, timeout=TIMEOUT) == (17, 0b10101, 1 << 40, record, data)
-    assert _engine.queue_len(queue) == 0
+    queue.put(17, 0b10101, 1 << 40, record, data)
+    assert len(queue) == 1
+    assert queue.get(timeout=TIMEOUT) == (17, 0b10101, 1 << 40, record, data)
+    assert len(queue) == 0
 
 
-def test_stop_item_and_empty_bytes(queue: int) -> None:
-    _engine.queue_put(queue, -1, 0, -1, b"", b"")
-    assert _engine.queue_get(queue, timeout=TIMEOUT) == (-1, 0, -1, b"", b"")
+def test_stop_item_and_empty_bytes(queue: _engine.Queue) -> None:
+    queue.put(-1, 0, -1, b"", b"")
+    assert queue.get(timeout=TIMEOUT) == (-1, 0, -1, b"", b"")
+    queue.put_stop(2)
+    assert [queue.get(timeout=TIMEOUT) for _ in range(2)] == [(_engine.STOP_FD, 0, 0, b"", b"")] * 2
 
 
-def test_fifo_order(queue: int) -> None:
+def test_fifo_order(queue: _engine.Queue) -> None:
     for n in range(8):
         put(queue, n)
-    assert [_engine.queue_get(queue, timeout=TIMEOUT) for _ in range(8)] == [item(n) for n in range(8)]
+    assert [queue.get(timeout=TIMEOUT) for _ in range(8)] == [item(n) for n in range(8)]
 
 
-def test_get_times_out_on_an_empty_queue(queue: int) -> None:
+def test_get_times_out_on_an_empty_queue(queue: _engine.Queue) -> None:
     with pytest.raises(_engine.QueueEmpty):
-        _engine.queue_get(queue, timeout=0.05)
+        queue.get(timeout=0.05)
     with pytest.raises(_engine.QueueEmpty):
-        _engine.queue_get_nowait(queue)
+        queue.get_nowait()
     assert issubclass(_engine.QueueEmpty, _engine.EngineError)
 
 
-def test_nonblocking_put_on_a_full_queue(queue: int) -> None:
+def test_nonblocking_put_on_a_full_queue(queue: _engine.Queue) -> None:
     for n in range(8):
         put(queue, n, block=False)
     with pytest.raises(_engine.QueueFull):
         put(queue, 99, block=False)
-    assert _engine.queue_len(queue) == 8
-    assert _engine.queue_get_nowait(queue) == item(0)
+    assert len(queue) == 8
+    assert queue.get_nowait() == item(0)
     put(queue, 8, block=False)  # room again
-    assert [_engine.queue_get_nowait(queue) for _ in range(8)] == [item(n) for n in range(1, 9)]
+    assert [queue.get_nowait() for _ in range(8)] == [item(n) for n in range(1, 9)]
 
 
-def test_unknown_queue_id() -> None:
-    qid = _engine.queue_create(1)
-    _engine.queue_destroy(qid)
-    with pytest.raises(_engine.EngineError, match="no such queue"):
-        put(qid, 1)
-    with pytest.raises(_engine.EngineError, match="no such queue"):
-        _engine.queue_destroy(qid)
+def test_destroyed_queue() -> None:
+    q = _engine.queue_create(1)
+    qid = q.id
+    q.destroy()
+    with pytest.raises(_engine.QueueClosed, match=f"^queue {qid} is closed$"):
+        put(q, 1)
+    with pytest.raises(_engine.EngineError, match=f"^no such queue {qid}$"):
+        _engine.queue_bind(qid)
+    with pytest.raises(_engine.QueueClosed, match=f"^queue {qid} is closed$"):
+        q.destroy()
+
+
+def test_ids_are_never_reused() -> None:
+    first = _engine.queue_create(1)
+    first.destroy()
+    second = _engine.queue_create(1)
+    try:
+        assert second.id > first.id
+        with pytest.raises(_engine.EngineError, match=f"no such queue {first.id}"):
+            _engine.queue_bind(first.id)
+    finally:
+        second.destroy()
 
 
 # -- threads -----------------------------------------------------------------
 
 
-def outcome_of_destroy_while_blocked(call, fill: int = 0, attempts: int = 5) -> BaseException:
-    """Run call(qid) in a thread on a fresh queue holding `fill` items, destroy
-    the queue while the call waits, and return what the call raised.
+def outcome_of_destroy_while_blocked(call, fill: int = 0) -> BaseException:
+    """Run call(queue) in a thread on a fresh queue holding `fill` items,
+    destroy the queue while the call waits, and return what the call raised.
 
-    The thread may reach the queue only after it is gone ("no such queue"),
-    which proves nothing: then try again, giving it longer to block.
+    The handle exists before the thread starts, so the call always reaches
+    the queue; the thread tells us just before it calls, then has a moment
+    to block (correctness does not depend on it: a call that comes after
+    the destroy must fail the same way).
     """
-    for attempt in range(1, attempts + 1):
-        qid = _engine.queue_create(max(fill, 1))
-        for n in range(fill):
-            put(qid, n)
-        outcome: list[BaseException | object] = []
+    q = _engine.queue_create(max(fill, 1))
+    for n in range(fill):
+        put(q, n)
+    outcome: list[BaseException | object] = []
+    calling = threading.Event()
 
-        def target(qid: int = qid, outcome: list = outcome) -> None:
-            try:
-                outcome.append(call(qid))
-            except BaseException as exc:  # noqa: BLE001 - returned to the test
-                outcome.append(exc)
+    def target() -> None:
+        calling.set()
+        try:
+            outcome.append(call(q))
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            outcome.append(exc)
 
-        thread = threading.Thread(target=target)
-        thread.start()
-        time.sleep(0.02 * attempt)  # a chance to block; correctness does not depend on it
-        _engine.queue_destroy(qid)
-        thread.join(TIMEOUT)
-        assert not thread.is_alive(), "queue_destroy did not wake the blocked call"
-        [result] = outcome
-        assert isinstance(result, _engine.EngineError), f"the call returned {result!r}"
-        if not str(result).startswith("no such queue"):
-            return result
-    raise AssertionError(f"the call never reached the queue in {attempts} attempts")
+    thread = threading.Thread(target=target)
+    thread.start()
+    assert calling.wait(TIMEOUT)
+    time.sleep(0.05)
+    q.destroy()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), "destroy did not wake the blocked call"
+    [result] = outcome
+    assert isinstance(result, _engine.EngineError), f"the call returned {result!r}"
+    assert str(result) == f"queue {q.id} is closed"
+    return result
 
 
 def test_destroy_wakes_a_blocked_getter() -> None:
-    result = outcome_of_destroy_while_blocked(lambda qid: _engine.queue_get(qid))
+    result = outcome_of_destroy_while_blocked(lambda q: q.get())
     assert type(result) is _engine.QueueClosed, result
 
 
 def test_destroy_wakes_a_blocked_putter() -> None:
-    result = outcome_of_destroy_while_blocked(lambda qid: put(qid, 99), fill=1)
+    result = outcome_of_destroy_while_blocked(lambda q: put(q, 99), fill=1)
     assert type(result) is _engine.QueueClosed, result
 
 
-def test_wakeup_fd_becomes_readable_on_put(queue: int) -> None:
-    fd = _engine.queue_wakeup_fd(queue)
+def test_wakeup_fd_becomes_readable_on_put(queue: _engine.Queue) -> None:
+    fd = queue.wakeup_fd()
     assert fd >= 0
     assert select.select([fd], [], [], 0.05)[0] == []
     put(queue, 1)
     assert select.select([fd], [], [], TIMEOUT)[0] == [fd]
-    assert _engine.queue_wakeup_fd(queue) == fd  # one fd per queue
+    assert queue.wakeup_fd() == fd  # one fd per queue
 
 
 def test_wakeup_fd_asked_for_after_a_put_is_readable() -> None:
-    qid = _engine.queue_create(4)
+    q = _engine.queue_create(4)
     try:
-        put(qid, 1)
-        fd = _engine.queue_wakeup_fd(qid)
+        put(q, 1)
+        fd = q.wakeup_fd()
         assert select.select([fd], [], [], TIMEOUT)[0] == [fd]
     finally:
-        _engine.queue_destroy(qid)
+        q.destroy()
 
 
 @pytest.mark.parametrize("groups", [1, 3])
 def test_many_producers_many_consumers_deliver_each_item_once(groups: int) -> None:
     producers, consumers, per_producer = 4, 4, 2000
-    qid = _engine.queue_create(16, groups=groups)  # small: producers block on a full queue too
+    q = _engine.queue_create(16, groups=groups)  # small: producers block on a full queue too
     received: list[list[int]] = [[] for _ in range(consumers)]
 
     def produce(p: int) -> None:
         for i in range(per_producer):
-            put(qid, p * per_producer + i)
+            put(q, p * per_producer + i)
 
     def consume(c: int) -> None:
         while True:
-            fd, flags, clen, record, data = _engine.queue_get(qid, timeout=TIMEOUT,
-                                                              group=c % groups)
+            fd, flags, clen, record, data = q.get(timeout=TIMEOUT, group=c % groups)
             if fd < 0:
                 return
             assert (flags, clen, record, data) == item(fd)[1:]
@@ -183,12 +202,12 @@ def test_many_producers_many_consumers_deliver_each_item_once(groups: int) -> No
         for thread in threads[consumers:]:
             thread.join(60)
         for _ in range(consumers):
-            _engine.queue_put(qid, -1, 0, 0, b"", b"")
+            q.put(-1, 0, 0, b"", b"")
         for thread in threads[:consumers]:
             thread.join(60)
         assert not any(thread.is_alive() for thread in threads)
     finally:
-        _engine.queue_destroy(qid)
+        q.destroy()
 
     counts = Counter(n for got in received for n in got)
     assert set(counts) == set(range(producers * per_producer))
@@ -202,12 +221,12 @@ def test_many_producers_many_consumers_deliver_each_item_once(groups: int) -> No
 def test_put_wakes_a_waiter_of_the_least_busy_group() -> None:
     """Threads of one interpreter share a GIL: an item goes to a waiting thread
     of the group with the fewest threads running, not to the longest waiter."""
-    qid = _engine.queue_create(8, groups=2)
+    q = _engine.queue_create(8, groups=2)
     got: dict[str, int] = {}
 
     def wait_in(name: str, group: int) -> threading.Thread:
         def run() -> None:
-            got[name] = _engine.queue_get(qid, timeout=TIMEOUT, group=group)[0]
+            got[name] = q.get(timeout=TIMEOUT, group=group)[0]
 
         thread = threading.Thread(target=run)
         thread.start()
@@ -215,20 +234,20 @@ def test_put_wakes_a_waiter_of_the_least_busy_group() -> None:
         return thread
 
     try:
-        put(qid, 1)
-        assert _engine.queue_get_nowait(qid, group=0)[0] == 1  # group 0 now runs one thread
+        put(q, 1)
+        assert q.get_nowait(group=0)[0] == 1  # group 0 now runs one thread
         first = wait_in("group 0", 0)   # the longest waiter...
         second = wait_in("group 1", 1)  # ...and one of an idle group
-        put(qid, 2)
+        put(q, 2)
         second.join(TIMEOUT)
         assert got == {"group 1": 2}
-        put(qid, 3)
+        put(q, 3)
         first.join(TIMEOUT)
         assert got == {"group 1": 2, "group 0": 3}
-        with pytest.raises(ValueError):
-            _engine.queue_get_nowait(qid, group=2)
+        with pytest.raises(ValueError, match=f"queue {q.id} has no consumer group 2"):
+            q.get_nowait(group=2)
     finally:
-        _engine.queue_destroy(qid)
+        q.destroy()
 
 
 # -- other interpreters --------------------------------------------------------
@@ -255,7 +274,7 @@ def run_in(iid: int, code: str) -> None:
 
 def test_engine_loads_where_single_phase_extensions_are_refused(subinterpreter: int) -> None:
     run_in(subinterpreter, (  # the prelude imported _engine; httptools is the control
-        "_engine.queue_destroy(_engine.queue_create(1))\n"
+        "_engine.queue_create(1).destroy()\n"
         "try:\n"
         "    import httptools\n"
         "except ImportError as exc:\n"
@@ -265,24 +284,26 @@ def test_engine_loads_where_single_phase_extensions_are_refused(subinterpreter: 
     ))
 
 
-def test_subinterpreter_puts_main_gets(subinterpreter: int, queue: int) -> None:
+def test_subinterpreter_puts_main_gets(subinterpreter: int, queue: _engine.Queue) -> None:
     run_in(subinterpreter, (
         "import _interpreters\n"
         "me = _interpreters.get_current()[0]\n"
-        f"_engine.queue_put({queue}, me, 5, 11, b'from sub', b'payload')\n"
+        f"_engine.queue_bind({queue.id}).put(me, 5, 11, b'from sub', b'payload')\n"
     ))
-    assert _engine.queue_get(queue, timeout=TIMEOUT) == (subinterpreter, 5, 11, b"from sub", b"payload")
+    assert queue.get(timeout=TIMEOUT) == (subinterpreter, 5, 11, b"from sub", b"payload")
 
 
-def test_main_puts_blocked_subinterpreter_gets_and_replies(subinterpreter: int, queue: int) -> None:
+def test_main_puts_blocked_subinterpreter_gets_and_replies(subinterpreter: int,
+                                                           queue: _engine.Queue) -> None:
     replies = _engine.queue_create(1)
     errors: list[BaseException] = []
 
-    def serve_one() -> None:  # the subinterpreter blocks in queue_get (its GIL released)
+    def serve_one() -> None:  # the subinterpreter blocks in get (its GIL released)
         try:
             run_in(subinterpreter, (
-                f"fd, flags, clen, record, data = _engine.queue_get({queue}, timeout={TIMEOUT})\n"
-                f"_engine.queue_put({replies}, fd + 1, flags, clen * 2, record.upper(), data[::-1])\n"
+                f"q, back = _engine.queue_bind({queue.id}), _engine.queue_bind({replies.id})\n"
+                f"fd, flags, clen, record, data = q.get(timeout={TIMEOUT})\n"
+                "back.put(fd + 1, flags, clen * 2, record.upper(), data[::-1])\n"
             ))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -290,28 +311,28 @@ def test_main_puts_blocked_subinterpreter_gets_and_replies(subinterpreter: int, 
     thread = threading.Thread(target=serve_one)
     thread.start()
     try:
-        _engine.queue_put(queue, 41, 3, 21, b"from main", b"abc")
-        reply = _engine.queue_get(replies, timeout=TIMEOUT)
+        queue.put(41, 3, 21, b"from main", b"abc")
+        reply = replies.get(timeout=TIMEOUT)
         thread.join(TIMEOUT)
     finally:
-        _engine.queue_destroy(replies)
+        replies.destroy()
     assert not errors, errors
     assert reply == (42, 3, 42, b"FROM MAIN", b"cba")
 
 
 def test_queue_shared_by_two_subinterpreters() -> None:
     sender, receiver = _interpreters.create("isolated"), _interpreters.create("isolated")
-    qid = _engine.queue_create(4)
+    q = _engine.queue_create(4)
     back = _engine.queue_create(4)
     try:
-        run_in(sender, f"_engine.queue_put({qid}, 7, 1, 2, b'hop', b'one')\n")
+        run_in(sender, f"_engine.queue_bind({q.id}).put(7, 1, 2, b'hop', b'one')\n")
         run_in(receiver, (
-            f"item = _engine.queue_get({qid}, timeout={TIMEOUT})\n"
-            f"_engine.queue_put({back}, *item[:3], item[3] + b'!', item[4] + b'!')\n"
+            f"item = _engine.queue_bind({q.id}).get(timeout={TIMEOUT})\n"
+            f"_engine.queue_bind({back.id}).put(*item[:3], item[3] + b'!', item[4] + b'!')\n"
         ))
-        assert _engine.queue_get(back, timeout=TIMEOUT) == (7, 1, 2, b"hop!", b"one!")
+        assert back.get(timeout=TIMEOUT) == (7, 1, 2, b"hop!", b"one!")
     finally:
-        _engine.queue_destroy(qid)
-        _engine.queue_destroy(back)
+        q.destroy()
+        back.destroy()
         _interpreters.destroy(sender)
         _interpreters.destroy(receiver)

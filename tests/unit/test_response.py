@@ -14,6 +14,7 @@ import logging
 import socket
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from types import SimpleNamespace
 
 import pytest
 from helpers.items import build_record
@@ -29,6 +30,7 @@ QUIET = logging.getLogger("subserve.test.response")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
 
+NO_ENGINE = SimpleNamespace(draining=False)  # all a cycle asks of its engine here
 VERSIONS = {"1.1": KEEP_ALIVE | HTTP11, "1.1 close": HTTP11, "1.0": 0,
             "1.0 keep-alive": KEEP_ALIVE}
 CT = ("Content-Type", "text/plain")
@@ -152,8 +154,8 @@ def serve_asgi(status: int, headers: list[tuple[str, str]], body: str, method: s
                         "more_body": i < len(parts) - 1})
 
     async def run(fd: int) -> bool:
-        server = HTTPServer(app, worker_settings(), access_log=None, error_log=QUIET, state={})
-        server.is_draining = lambda: False  # no engine here
+        server = HTTPServer(app, worker_settings(), engine=NO_ENGINE, access_log=None,
+                            error_log=QUIET, state={})
         cycle = HTTPCycle(server, request_item(fd, method, version))
         try:
             return (await cycle.run())[0]
