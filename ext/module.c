@@ -27,6 +27,47 @@
 
 #define SS_MAX_IOV 64
 
+/* ---- what every handle shares ---- */
+
+PyObject *ss_handle_new(PyTypeObject *tp, ss_object *obj)
+{
+    ss_handle *self = PyObject_New(ss_handle, tp);
+    if (self == NULL) {
+        ss_object_decref(obj);
+        return NULL;
+    }
+    self->obj = obj;
+    self->id = obj->id;
+    return (PyObject *)self;
+}
+
+void ss_handle_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    ss_object_decref(SS_HANDLE_OBJECT(self));
+    tp->tp_free(self);
+    Py_DECREF(tp);   /* a heap type: each instance holds a reference on it */
+}
+
+PyObject *ss_handle_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<%s %lld>", Py_TYPE(self)->tp_name,
+                                (long long)((ss_handle *)self)->id);
+}
+
+PyObject *ss_handle_raise(PyObject *self, int code, int64_t detail)
+{
+    ss_handle *h = (ss_handle *)self;
+    return ss_raise(ss_handle_state(self), code, h->obj->kind, h->id, detail);
+}
+
+PyMemberDef ss_handle_members[] = {
+    {"id", Py_T_LONGLONG, offsetof(ss_handle, id), Py_READONLY,
+     "The object's process-wide id, never reused: pass it to queue_bind,\n"
+     "engine_bind or pool_bind in another interpreter."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 /* ---- errors ---- */
 
 /* OSError (of the subclass errno maps to), its text naming the object. */

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "object.h"
 #include "queue.h"
 
 /* A C constant as text, for the defaults in text signatures. */
@@ -42,6 +43,30 @@ static inline module_state *ss_handle_state(PyObject *self)
 {
     return (module_state *)PyType_GetModuleState(Py_TYPE(self));
 }
+
+/* What the three handle types share: one counted reference on a
+ * process-wide object (whose struct starts with its ss_object header),
+ * released in dealloc, and the object's id. Queue, Engine and Pool add only
+ * their methods. */
+typedef struct {
+    PyObject_HEAD
+    ss_object *obj;
+    int64_t id;
+} ss_handle;
+
+#define SS_HANDLE_OBJECT(self) (((ss_handle *)(self))->obj)
+
+/* A new handle of type tp owning the reference obj (dropped on failure). */
+PyObject *ss_handle_new(PyTypeObject *tp, ss_object *obj);
+/* ss_raise for the handle's object: "queue 7 is closed". */
+PyObject *ss_handle_raise(PyObject *self, int code, int64_t detail);
+/* The slots every handle type lists: dealloc, repr, and the read-only id. */
+#define SS_HANDLE_SLOTS \
+    {Py_tp_dealloc, ss_handle_dealloc}, {Py_tp_repr, ss_handle_repr}, \
+    {Py_tp_members, ss_handle_members}
+void ss_handle_dealloc(PyObject *self);
+PyObject *ss_handle_repr(PyObject *self);
+extern PyMemberDef ss_handle_members[];
 
 /* An item as the tuple (fd, flags, content_length, record, data); frees it. */
 PyObject *ss_item_to_tuple(ss_item *it);

@@ -6,55 +6,17 @@
  * keep the GIL; the calls that wait (wait_idle, destroy) release it. */
 #include "module.h"
 
-#include <stddef.h>
 
 #include "engine.h"
 #include "errors.h"
 #include "http_parse.h"
 
-typedef struct {
-    PyObject_HEAD
-    ss_engine *e;
-    int64_t id;
-} EngineObject;
+#define ENGINE(self) ((ss_engine *)SS_HANDLE_OBJECT(self))
 
-#define ENGINE(self) (((EngineObject *)(self))->e)
-
-static PyObject *engine_error(PyObject *self, int code, int64_t detail)
-{
-    return ss_raise(ss_handle_state(self), code, "engine", ((EngineObject *)self)->id, detail);
-}
-
-/* A new handle that owns the reference e; dropped again on failure. */
-static PyObject *engine_handle(module_state *st, ss_engine *e)
-{
-    EngineObject *self = PyObject_New(EngineObject, st->engine_type);
-    if (self == NULL) {
-        ss_engine_release(e);
-        return NULL;
-    }
-    self->e = e;
-    self->id = ss_engine_id(e);
-    return (PyObject *)self;
-}
-
-static void engine_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    ss_engine_release(ENGINE(self));
-    tp->tp_free(self);
-    Py_DECREF(tp);
-}
-
-static PyObject *engine_repr(PyObject *self)
-{
-    return PyUnicode_FromFormat("<subserve._engine.Engine %lld>",
-                                (long long)((EngineObject *)self)->id);
-}
 
 static PyObject *none_or_error(PyObject *self, int rc, int64_t detail)
 {
-    return rc == SS_OK ? Py_NewRef(Py_None) : engine_error(self, rc, detail);
+    return rc == SS_OK ? Py_NewRef(Py_None) : ss_handle_raise(self, rc, detail);
 }
 
 /* ---- the supervisor's methods ---- */
@@ -92,7 +54,7 @@ static PyObject *engine_wait_idle(PyObject *self, PyObject *arg)
     Py_BEGIN_ALLOW_THREADS
     busy = ss_engine_wait_idle(ENGINE(self), ms);
     Py_END_ALLOW_THREADS
-    return busy >= 0 ? PyLong_FromLongLong(busy) : engine_error(self, (int)busy, 0);
+    return busy >= 0 ? PyLong_FromLongLong(busy) : ss_handle_raise(self, (int)busy, 0);
 }
 
 PyDoc_STRVAR(engine_stats_doc,
@@ -105,7 +67,7 @@ static PyObject *engine_stats(PyObject *self, PyObject *unused)
     ss_engine_stats s;
     int rc = ss_engine_get_stats(ENGINE(self), &s);
     if (rc != SS_OK)
-        return engine_error(self, rc, 0);
+        return ss_handle_raise(self, rc, 0);
     return Py_BuildValue("{sKsKsKsLsL}", "accepted", (unsigned long long)s.accepted,
                          "requests", (unsigned long long)s.requests,
                          "rejected", (unsigned long long)s.rejected,
@@ -136,13 +98,13 @@ PyDoc_STRVAR(engine_drain_fd_doc,
 static PyObject *engine_drain_fd(PyObject *self, PyObject *unused)
 {
     int fd = ss_engine_drain_fd(ENGINE(self));
-    return fd >= 0 ? PyLong_FromLong(fd) : engine_error(self, fd, 0);
+    return fd >= 0 ? PyLong_FromLong(fd) : ss_handle_raise(self, fd, 0);
 }
 
 static PyObject *engine_get_draining(PyObject *self, void *closure)
 {
     int d = ss_engine_draining(ENGINE(self));
-    return d >= 0 ? PyBool_FromLong(d) : engine_error(self, d, 0);
+    return d >= 0 ? PyBool_FromLong(d) : ss_handle_raise(self, d, 0);
 }
 
 /* ---- the workers' verbs ----
@@ -212,7 +174,7 @@ static PyObject *engine_next_request(PyObject *self, PyObject *const *args, Py_s
         PyBuffer_Release(&data);
     }
     if (rc != SS_OK)
-        return engine_error(self, rc, fd);
+        return ss_handle_raise(self, rc, fd);
     return next ? ss_item_to_tuple(next) : Py_NewRef(Py_None);
 }
 
@@ -237,31 +199,22 @@ static PyGetSetDef engine_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef engine_members[] = {
-    {"id", Py_T_LONGLONG, offsetof(EngineObject, id), Py_READONLY,
-     "The engine's process-wide id, never reused: pass it to engine_bind in\n"
-     "another interpreter."},
-    {NULL, 0, 0, 0, NULL},
-};
-
 PyDoc_STRVAR(engine_type_doc,
 "A handle on a process-wide I/O engine (its C thread accepts and parses\n"
 "requests and puts them on a queue), shared by every interpreter.\n\n"
 "Made by engine_create or engine_bind, never directly.");
 
 static PyType_Slot engine_slots[] = {
-    {Py_tp_dealloc, engine_dealloc},
-    {Py_tp_repr, engine_repr},
+    SS_HANDLE_SLOTS,
     {Py_tp_methods, engine_methods},
     {Py_tp_getset, engine_getset},
-    {Py_tp_members, engine_members},
     {Py_tp_doc, (void *)engine_type_doc},
     {0, NULL},
 };
 
 static PyType_Spec engine_spec = {
     .name = "subserve._engine.Engine",
-    .basicsize = sizeof(EngineObject),
+    .basicsize = sizeof(ss_handle),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = engine_slots,
 };
@@ -337,7 +290,9 @@ static PyObject *engine_create(PyObject *module, PyObject *args, PyObject *kwarg
     int rc = ss_engine_create(fds, n, &cfg, &e);
     if (rc == SS_ERR_NOT_FOUND)
         return ss_raise(st, rc, "queue", qid, 0);
-    return rc == SS_OK ? engine_handle(st, e) : ss_raise(st, rc, "engine", 0, 0);
+    if (rc != SS_OK)
+        return ss_raise(st, rc, "engine", 0, 0);
+    return ss_handle_new(st->engine_type, (ss_object *)e);
 }
 
 PyDoc_STRVAR(engine_bind_doc,
@@ -352,7 +307,9 @@ static PyObject *engine_bind(PyObject *module, PyObject *arg)
         return NULL;
     module_state *st = ss_module_state(module);
     ss_engine *e = ss_engine_acquire(id);
-    return e != NULL ? engine_handle(st, e) : ss_raise(st, SS_ERR_NOT_FOUND, "engine", id, 0);
+    if (e == NULL)
+        return ss_raise(st, SS_ERR_NOT_FOUND, "engine", id, 0);
+    return ss_handle_new(st->engine_type, (ss_object *)e);
 }
 
 static PyMethodDef engine_functions[] = {

@@ -5,7 +5,6 @@
  * from the __pool_id__ its program is given, to report. */
 #include "module.h"
 
-#include <stddef.h>
 #include <stdlib.h>
 
 #include "errors.h"
@@ -13,44 +12,8 @@
 
 #define SS_MAX_WORKERS 1024
 
-typedef struct {
-    PyObject_HEAD
-    ss_pool *p;
-    int64_t id;
-} PoolObject;
+#define POOL(self) ((ss_pool *)SS_HANDLE_OBJECT(self))
 
-#define POOL(self) (((PoolObject *)(self))->p)
-
-static PyObject *pool_error(PyObject *self, int code, int64_t detail)
-{
-    return ss_raise(ss_handle_state(self), code, "pool", ((PoolObject *)self)->id, detail);
-}
-
-/* A new handle that owns the reference p; dropped again on failure. */
-static PyObject *pool_handle(module_state *st, ss_pool *p)
-{
-    PoolObject *self = PyObject_New(PoolObject, st->pool_type);
-    if (self == NULL) {
-        ss_pool_release(p);
-        return NULL;
-    }
-    self->p = p;
-    self->id = ss_pool_id(p);
-    return (PyObject *)self;
-}
-
-static void pool_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    ss_pool_release(POOL(self));
-    tp->tp_free(self);
-    Py_DECREF(tp);
-}
-
-static PyObject *pool_repr(PyObject *self)
-{
-    return PyUnicode_FromFormat("<subserve._engine.Pool %lld>", (long long)((PoolObject *)self)->id);
-}
 
 /* ---- methods ---- */
 
@@ -66,7 +29,7 @@ static PyObject *pool_report(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "ips#:report", &index, &ok, &msg, &len))
         return NULL;
     int rc = ss_pool_report(POOL(self), index, ok, msg, (size_t)len);
-    return rc == SS_OK ? Py_NewRef(Py_None) : pool_error(self, rc, index);
+    return rc == SS_OK ? Py_NewRef(Py_None) : ss_handle_raise(self, rc, index);
 }
 
 static PyObject *statuses_to_list(ss_worker_status *st, int n)
@@ -102,7 +65,7 @@ static PyObject *pool_wait(PyObject *self, PyObject *arg)
     Py_BEGIN_ALLOW_THREADS
     rc = ss_pool_wait(POOL(self), ms, st, n);
     Py_END_ALLOW_THREADS
-    PyObject *result = rc == SS_OK ? statuses_to_list(st, n) : pool_error(self, rc, 0);
+    PyObject *result = rc == SS_OK ? statuses_to_list(st, n) : ss_handle_raise(self, rc, 0);
     for (int i = 0; i < n; i++)
         free(st[i].message);   /* strdup'd by the C pool */
     PyMem_RawFree(st);
@@ -123,7 +86,7 @@ static PyObject *pool_join(PyObject *self, PyObject *arg)
     Py_BEGIN_ALLOW_THREADS
     running = ss_pool_join(POOL(self), ms);
     Py_END_ALLOW_THREADS
-    return running >= 0 ? PyLong_FromLongLong(running) : pool_error(self, (int)running, 0);
+    return running >= 0 ? PyLong_FromLongLong(running) : ss_handle_raise(self, (int)running, 0);
 }
 
 PyDoc_STRVAR(pool_destroy_doc,
@@ -135,7 +98,7 @@ static PyObject *pool_destroy(PyObject *self, PyObject *unused)
 {
     int running = 0;
     int rc = ss_pool_destroy(POOL(self), &running);
-    return rc == SS_OK ? Py_NewRef(Py_None) : pool_error(self, rc, running);
+    return rc == SS_OK ? Py_NewRef(Py_None) : ss_handle_raise(self, rc, running);
 }
 
 static Py_ssize_t pool_len(PyObject *self)
@@ -151,13 +114,6 @@ static PyMethodDef pool_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef pool_members[] = {
-    {"id", Py_T_LONGLONG, offsetof(PoolObject, id), Py_READONLY,
-     "The pool's process-wide id, never reused (its workers get it as\n"
-     "__pool_id__)."},
-    {NULL, 0, 0, 0, NULL},
-};
-
 PyDoc_STRVAR(pool_type_doc,
 "A handle on a process-wide pool of worker threads, each running its own\n"
 "OWN_GIL interpreter.\n\n"
@@ -165,10 +121,8 @@ PyDoc_STRVAR(pool_type_doc,
 "workers.");
 
 static PyType_Slot pool_slots[] = {
-    {Py_tp_dealloc, pool_dealloc},
-    {Py_tp_repr, pool_repr},
+    SS_HANDLE_SLOTS,
     {Py_tp_methods, pool_methods},
-    {Py_tp_members, pool_members},
     {Py_tp_doc, (void *)pool_type_doc},
     {Py_sq_length, pool_len},
     {0, NULL},
@@ -176,7 +130,7 @@ static PyType_Slot pool_slots[] = {
 
 static PyType_Spec pool_spec = {
     .name = "subserve._engine.Pool",
-    .basicsize = sizeof(PoolObject),
+    .basicsize = sizeof(ss_handle),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = pool_slots,
 };
@@ -202,7 +156,9 @@ static PyObject *pool_start(PyObject *module, PyObject *args)
     module_state *st = ss_module_state(module);
     ss_pool *p;
     int rc = ss_pool_start(program, (size_t)len, n, &p);
-    return rc == SS_OK ? pool_handle(st, p) : ss_raise(st, rc, "pool", 0, 0);
+    if (rc != SS_OK)
+        return ss_raise(st, rc, "pool", 0, 0);
+    return ss_handle_new(st->pool_type, (ss_object *)p);
 }
 
 PyDoc_STRVAR(pool_bind_doc,
@@ -217,7 +173,9 @@ static PyObject *pool_bind(PyObject *module, PyObject *arg)
         return NULL;
     module_state *st = ss_module_state(module);
     ss_pool *p = ss_pool_acquire(id);
-    return p != NULL ? pool_handle(st, p) : ss_raise(st, SS_ERR_NOT_FOUND, "pool", id, 0);
+    if (p == NULL)
+        return ss_raise(st, SS_ERR_NOT_FOUND, "pool", id, 0);
+    return ss_handle_new(st->pool_type, (ss_object *)p);
 }
 
 static PyMethodDef pool_functions[] = {

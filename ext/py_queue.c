@@ -5,49 +5,12 @@
  * their own handle. After destroy every call raises QueueClosed. */
 #include "module.h"
 
-#include <stddef.h>
 
 #include "errors.h"
 #include "queue.h"
 
-typedef struct {
-    PyObject_HEAD
-    ss_queue *q;
-    int64_t id;
-} QueueObject;
+#define QUEUE(self) ((ss_queue *)SS_HANDLE_OBJECT(self))
 
-#define QUEUE(self) (((QueueObject *)(self))->q)
-
-static PyObject *queue_error(PyObject *self, int code, int64_t detail)
-{
-    return ss_raise(ss_handle_state(self), code, "queue", ((QueueObject *)self)->id, detail);
-}
-
-/* A new handle that owns the reference q; dropped again on failure. */
-static PyObject *queue_handle(module_state *st, ss_queue *q)
-{
-    QueueObject *self = PyObject_New(QueueObject, st->queue_type);
-    if (self == NULL) {
-        ss_queue_release(q);
-        return NULL;
-    }
-    self->q = q;
-    self->id = ss_queue_id(q);
-    return (PyObject *)self;
-}
-
-static void queue_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    ss_queue_release(QUEUE(self));
-    tp->tp_free(self);
-    Py_DECREF(tp);
-}
-
-static PyObject *queue_repr(PyObject *self)
-{
-    return PyUnicode_FromFormat("<subserve._engine.Queue %lld>", (long long)((QueueObject *)self)->id);
-}
 
 PyObject *ss_item_to_tuple(ss_item *it)
 {
@@ -91,7 +54,7 @@ static PyObject *queue_put(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     if (rc != SS_OK) {
         ss_item_free(it);
-        return queue_error(self, rc, 0);
+        return ss_handle_raise(self, rc, 0);
     }
     Py_RETURN_NONE;
 }
@@ -112,7 +75,7 @@ static PyObject *queue_put_stop(PyObject *self, PyObject *arg)
     Py_BEGIN_ALLOW_THREADS
     rc = ss_queue_put_stop(QUEUE(self), count);
     Py_END_ALLOW_THREADS
-    return rc == SS_OK ? Py_NewRef(Py_None) : queue_error(self, rc, 0);
+    return rc == SS_OK ? Py_NewRef(Py_None) : ss_handle_raise(self, rc, 0);
 }
 
 static PyObject *get_impl(PyObject *self, int block, int64_t timeout_ms, PyObject *group_arg)
@@ -131,7 +94,7 @@ static PyObject *get_impl(PyObject *self, int block, int64_t timeout_ms, PyObjec
          * of this interpreter a hand-off per request. */
         rc = ss_queue_get(QUEUE(self), &it, 0, 0, group);
     }
-    return rc == SS_OK ? ss_item_to_tuple(it) : queue_error(self, rc, group);
+    return rc == SS_OK ? ss_item_to_tuple(it) : ss_handle_raise(self, rc, group);
 }
 
 PyDoc_STRVAR(queue_get_doc,
@@ -179,7 +142,7 @@ static Py_ssize_t queue_len(PyObject *self)
     size_t n;
     int rc = ss_queue_len(QUEUE(self), &n);
     if (rc != SS_OK) {
-        queue_error(self, rc, 0);
+        ss_handle_raise(self, rc, 0);
         return -1;
     }
     return (Py_ssize_t)n;
@@ -193,7 +156,7 @@ PyDoc_STRVAR(queue_wakeup_fd_doc,
 static PyObject *queue_wakeup_fd(PyObject *self, PyObject *unused)
 {
     int fd = ss_queue_wakeup_fd(QUEUE(self));
-    return fd >= 0 ? PyLong_FromLong(fd) : queue_error(self, fd, 0);
+    return fd >= 0 ? PyLong_FromLong(fd) : ss_handle_raise(self, fd, 0);
 }
 
 PyDoc_STRVAR(queue_destroy_doc,
@@ -205,7 +168,7 @@ PyDoc_STRVAR(queue_destroy_doc,
 static PyObject *queue_destroy(PyObject *self, PyObject *unused)
 {
     int rc = ss_queue_destroy(QUEUE(self));
-    return rc == SS_OK ? Py_NewRef(Py_None) : queue_error(self, rc, 0);
+    return rc == SS_OK ? Py_NewRef(Py_None) : ss_handle_raise(self, rc, 0);
 }
 
 static PyMethodDef queue_methods[] = {
@@ -219,23 +182,14 @@ static PyMethodDef queue_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef queue_members[] = {
-    {"id", Py_T_LONGLONG, offsetof(QueueObject, id), Py_READONLY,
-     "The queue's process-wide id, never reused: pass it to queue_bind in\n"
-     "another interpreter."},
-    {NULL, 0, 0, 0, NULL},
-};
-
 PyDoc_STRVAR(queue_type_doc,
 "A handle on a process-wide request queue, shared by every interpreter.\n\n"
 "Made by queue_create or queue_bind, never directly. len() is the number\n"
 "of items waiting.");
 
 static PyType_Slot queue_slots[] = {
-    {Py_tp_dealloc, queue_dealloc},
-    {Py_tp_repr, queue_repr},
+    SS_HANDLE_SLOTS,
     {Py_tp_methods, queue_methods},
-    {Py_tp_members, queue_members},
     {Py_tp_doc, (void *)queue_type_doc},
     {Py_sq_length, queue_len},
     {0, NULL},
@@ -243,7 +197,7 @@ static PyType_Slot queue_slots[] = {
 
 static PyType_Spec queue_spec = {
     .name = "subserve._engine.Queue",
-    .basicsize = sizeof(QueueObject),
+    .basicsize = sizeof(ss_handle),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = queue_slots,
 };
@@ -270,7 +224,9 @@ static PyObject *queue_create(PyObject *module, PyObject *args, PyObject *kwargs
     module_state *st = ss_module_state(module);
     ss_queue *q;
     int rc = ss_queue_create((size_t)capacity, groups, &q);
-    return rc == SS_OK ? queue_handle(st, q) : ss_raise(st, rc, "queue", 0, 0);
+    if (rc != SS_OK)
+        return ss_raise(st, rc, "queue", 0, 0);
+    return ss_handle_new(st->queue_type, (ss_object *)q);
 }
 
 PyDoc_STRVAR(queue_bind_doc,
@@ -285,7 +241,9 @@ static PyObject *queue_bind(PyObject *module, PyObject *arg)
         return NULL;
     module_state *st = ss_module_state(module);
     ss_queue *q = ss_queue_acquire(id);
-    return q != NULL ? queue_handle(st, q) : ss_raise(st, SS_ERR_NOT_FOUND, "queue", id, 0);
+    if (q == NULL)
+        return ss_raise(st, SS_ERR_NOT_FOUND, "queue", id, 0);
+    return ss_handle_new(st->queue_type, (ss_object *)q);
 }
 
 static PyMethodDef queue_functions[] = {
