@@ -294,7 +294,7 @@ class HTTPCycle(LoopSocket):
 
     def _start(self, message: Message) -> None:
         status = message["status"]
-        self.line, self.block = self.server.encoder.start(status, message.get("headers", ()))
+        _code, self.line, self.block = self.server.encoder.start(status, message.get("headers", ()))
         self.status = status
         self.nobody = bodyless(status) or self.scope["method"] == "HEAD"
         if message.get("trailers", False):

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any
 
 from subserve.http.wire import (
     CHUNKED_FRAMING,
@@ -85,13 +85,21 @@ def bodyless(code: int) -> bool:
     return code < 200 or code == 204 or code == 304
 
 
-class HeaderBlock(NamedTuple):
-    """An app's header list, validated and encoded."""
+class HeaderBlock:
+    """An app's header list, validated and encoded (immutable: shared by
+    every response that sends the same list)."""
 
-    lines: bytes            # the fields we send as they are
-    length: int | None      # the app's Content-Length
-    close: bool             # the app asked for Connection: close
-    own: int                # Date (1) and Server (2) lines we add
+    __slots__ = ("lines", "length", "close", "own")
+
+    def __init__(self, lines: bytes, length: int | None, close: bool, own: int) -> None:
+        self.lines = lines      # the fields we send as they are
+        self.length = length    # the app's Content-Length
+        self.close = close      # the app asked for Connection: close
+        self.own = own          # Date (1) and Server (2) lines we add
+
+    def __repr__(self) -> str:
+        return (f"HeaderBlock({self.lines!r}, length={self.length}, close={self.close}, "
+                f"own={self.own})")
 
 
 NO_HEADERS = HeaderBlock(b"", None, False, _OWN_BOTH)  # before the app starts a response
@@ -146,56 +154,48 @@ class HeadEncoder:
     """
 
     def __init__(self, *, text: bool) -> None:
+        self._text = text
         self._as_bytes: Callable[[Any], tuple[bytes, bytes]] = _wsgi_pair if text else _asgi_pair
-        self._blocks: dict[tuple[Any, ...], HeaderBlock] = {}
+        self._starts: dict[tuple[Any, ...], tuple[int, bytes, HeaderBlock]] = {}
         self._fields: dict[Any, tuple[int, bytes, bytes]] = {}
-        self._statuses: dict[str, tuple[int, bytes]] = {}
 
-    def start(self, status: Any, headers: Iterable[Any]) -> tuple[bytes, HeaderBlock]:
-        """(status line, header block) of an ASGI ``http.response.start``."""
-        line = STATUS_LINES.get(status) if type(status) is int else None
-        if line is None:
-            raise ValueError(f"invalid HTTP status {status!r}")
-        return line, self.block(headers)
-
-    def wsgi_start(self, status: Any, headers: Iterable[Any]) -> tuple[int, bytes, HeaderBlock]:
-        """(code, status line, header block) of a PEP 3333 ``start_response``."""
-        code, line = self._statuses.get(status) or self._wsgi_status(status)
-        return code, line, self.block(headers)
-
-    def block(self, headers: Iterable[Any]) -> HeaderBlock:
-        """The validated block of an app's whole header list."""
-        key = tuple(headers) if type(headers) is list or type(headers) is tuple else None
+    def start(self, status: Any, headers: Iterable[Any]) -> tuple[int, bytes, HeaderBlock]:
+        """(code, status line, header block) of a response an app starts:
+        WSGI's ``start_response(status, headers)``, ASGI's
+        ``http.response.start``. Cached whole: apps repeat themselves."""
+        key = (status, tuple(headers)) if type(headers) is list or type(headers) is tuple else None
         if key is not None:
             try:
-                found = self._blocks.get(key)
+                found = self._starts.get(key)
             except TypeError:  # unhashable pairs: _build says what is wrong
                 key = found = None
             if found is not None:
                 return found
-        block = self._build(headers if key is None else key)
+        code, line = self._status(status)
+        found = (code, line, self._build(headers if key is None else key[1]))
         if key is not None:
-            if len(self._blocks) >= CACHE_MAX:
-                self._blocks.clear()
-            self._blocks[key] = block
-        return block
+            if len(self._starts) >= CACHE_MAX:
+                self._starts.clear()
+            self._starts[key] = found
+        return found
 
     def line(self, pair: Any) -> bytes:
         """One validated field line (trailers, a WebSocket accept's extras)."""
         return self._field(pair)[1]
 
-    def _wsgi_status(self, status: Any) -> tuple[int, bytes]:
-        """(code, status line) of a status string such as ``"200 OK"``."""
+    def _status(self, status: Any) -> tuple[int, bytes]:
+        """(code, status line): of an int for ASGI, of text such as ``"200 OK"`` for WSGI."""
+        if not self._text:
+            line = STATUS_LINES.get(status) if type(status) is int else None
+            if line is None:
+                raise ValueError(f"invalid HTTP status {status!r}")
+            return status, line
         if not isinstance(status, str):
             raise TypeError(f"status must be str, not {type(status).__name__}")
         match = _STATUS_TEXT.fullmatch(status)
         if match is None:
             raise ValueError(f"invalid status {status!r}: expected e.g. '200 OK'")
-        found = (int(match.group(1)), b"HTTP/1.1 " + status.encode("latin-1") + CRLF)
-        if len(self._statuses) >= CACHE_MAX:
-            self._statuses.clear()
-        self._statuses[status] = found
-        return found
+        return int(match.group(1)), b"HTTP/1.1 " + status.encode("latin-1") + CRLF
 
     def _build(self, headers: Iterable[Any]) -> HeaderBlock:
         lines = []

@@ -79,7 +79,7 @@ class WSGIResponse:
                 exc_info = None  # no reference cycle through the traceback
         elif self.status is not None:
             raise AssertionError("start_response() called again without exc_info")
-        code, self.line, self.block = self.handler.encoder.wsgi_start(status, headers)
+        code, self.line, self.block = self.handler.encoder.start(status, headers)
         self.code = code
         self.nobody = self.is_head or bodyless(code)
         self.status = status
@@ -144,11 +144,14 @@ class WSGIResponse:
         else:
             data = self._clip(data, length)
             head = self._head(length)
-        if self.nobody or not data:
-            self._send(head)
-        else:
-            self._send(head, data)
-            self.sent = len(data)
+        try:  # send_all inline, not _send: this is every one-chunk response
+            if self.nobody or not data:
+                send_all(self.fd, head)
+            else:
+                send_all(self.fd, head, data)
+                self.sent = len(data)
+        except OSError as exc:
+            raise self._gone(exc) from exc
 
     def _serve_gathered(self, chunks: list[bytes] | tuple[bytes, ...]) -> None:
         """A short list with no Content-Length: compute it, send at once."""
@@ -257,8 +260,11 @@ class WSGIResponse:
         try:
             send_all(self.fd, *buffers)
         except OSError as exc:
-            self.gone = True
-            raise ClientGone(exc.errno, f"sending the response failed: {exc}") from exc
+            raise self._gone(exc) from exc
+
+    def _gone(self, exc: OSError) -> ClientGone:
+        self.gone = True
+        return ClientGone(exc.errno, f"sending the response failed: {exc}")
 
 
 def _sendfile_source(filelike: Any) -> tuple[int, int, int] | None:

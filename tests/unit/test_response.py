@@ -264,7 +264,7 @@ def test_head_is_the_single_decision() -> None:
     assert head(200, line, block, None, False, True, True, may_keep)[1:] == (True, True)
     assert head(200, line, block, None, False, False, True, may_keep)[1:] == (False, False)
     assert len(asked) == 2  # not asked when the framing already rules keep-alive out
-    closing = head(200, line, block._replace(close=True), 5, False, True, True, may_keep)
+    closing = head(200, line, HeaderBlock(block.lines, None, True, 0), 5, False, True, True, may_keep)
     assert closing[0].endswith(b"Connection: close\r\n\r\n") and closing[2] is False
     assert head(101, line, block, None, False, True, True, may_keep)[1:] == (False, False)
     assert len(asked) == 2
@@ -280,18 +280,27 @@ def test_encode_field_strips_and_refuses_controls() -> None:
 
 
 def test_encoder_caches_are_bounded() -> None:
-    encoder = HeadEncoder(text=False)
+    asgi, wsgi = HeadEncoder(text=False), HeadEncoder(text=True)
     for i in range(3000):
-        encoder.block([(b"x-n", b"%d" % i)])
-        encoder.wsgi_start(f"200 n{i}", [])
-    assert len(encoder._blocks) <= 1024 and len(encoder._fields) <= 1024
-    assert len(encoder._statuses) <= 1024
+        asgi.start(200, [(b"x-n", b"%d" % i)])
+        wsgi.start(f"200 n{i}", [("X-N", str(i))])
+    for encoder in (asgi, wsgi):
+        assert len(encoder._starts) <= 1024 and len(encoder._fields) <= 1024
+
+
+def test_a_repeated_start_is_served_from_the_cache() -> None:
+    encoder = HeadEncoder(text=True)
+    first = encoder.start("200 OK", [("X-A", "1")])
+    assert encoder.start("200 OK", [("X-A", "1")]) is first
+    assert encoder.start("201 Created", [("X-A", "1")])[:2] == (201, b"HTTP/1.1 201 Created\r\n")
 
 
 def test_wsgi_and_asgi_types_are_enforced() -> None:
     with pytest.raises(TypeError):
-        HeadEncoder(text=True).block([(b"X", "v")])
+        HeadEncoder(text=True).start("200 OK", [(b"X", "v")])
     with pytest.raises(TypeError):
-        HeadEncoder(text=False).block([("x", b"v")])
+        HeadEncoder(text=False).start(200, [("x", b"v")])
     with pytest.raises(TypeError):
-        HeadEncoder(text=True).wsgi_start(b"200 OK", [])
+        HeadEncoder(text=True).start(b"200 OK", [])
+    with pytest.raises(ValueError):
+        HeadEncoder(text=False).start("200 OK", [])
