@@ -444,7 +444,10 @@ static int add_listener(ss_engine *e, int fd)
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return -errno;
     l->fd = fd;
-    struct epoll_event ev = {.events = EPOLLIN};
+    /* Exclusive: the process worker kind runs an engine per process on the
+     * same listening socket, and a connection should wake one of them, not
+     * all (the thundering herd). With one engine it changes nothing. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
     ev.data.u64 = ((uint64_t)TAG_LISTENER << 32) | (uint32_t)e->nlisten;
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         return -errno;

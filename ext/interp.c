@@ -1,5 +1,6 @@
 /* A pool worker's interpreter (see interp.h). Touches Python: this is the
- * only file that creates and ends interpreters. */
+ * only file that creates and ends interpreters, or enters main's from a
+ * thread of the pool. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -50,14 +51,10 @@ static void report_exception(ss_interp_error_fn on_error, void *arg)
     Py_XDECREF(text);
 }
 
-/* Run program in __main__; 0, or -1 with an exception set. */
-static int run_program(const char *program, int64_t pool_id, int index)
+/* Run program in globals; 0, or -1 with an exception set. */
+static int run_program(PyObject *globals, const char *program, int64_t pool_id, int index)
 {
-    PyObject *main_mod = PyImport_AddModuleRef("__main__");
-    if (main_mod == NULL)
-        return -1;
     /* The program learns who it is from two globals: ids, not objects. */
-    PyObject *globals = PyModule_GetDict(main_mod);
     PyObject *pid = PyLong_FromLongLong(pool_id);
     PyObject *idx = PyLong_FromLong(index);
     PyObject *result = NULL;
@@ -66,16 +63,65 @@ static int run_program(const char *program, int64_t pool_id, int index)
         result = PyRun_String(program, Py_file_input, globals, globals);
     Py_XDECREF(pid);
     Py_XDECREF(idx);
-    Py_DECREF(main_mod);
     if (result == NULL)
         return -1;
     Py_DECREF(result);
     return 0;
 }
 
-void ss_interp_run(const char *program, int64_t pool_id, int index,
+/* A new interpreter's __main__ is the worker's own. */
+static int run_in_main_module(const char *program, int64_t pool_id, int index)
+{
+    PyObject *main_mod = PyImport_AddModuleRef("__main__");
+    if (main_mod == NULL)
+        return -1;
+    int rc = run_program(PyModule_GetDict(main_mod), program, pool_id, index);
+    Py_DECREF(main_mod);
+    return rc;
+}
+
+/* In the main interpreter, __main__ is the user's (python -m subserve):
+ * the program gets a namespace of its own. */
+static int run_in_fresh_namespace(const char *program, int64_t pool_id, int index)
+{
+    PyObject *globals = PyDict_New();
+    PyObject *name = PyUnicode_FromString("__subserve_worker__");
+    int rc = -1;
+    if (globals != NULL && name != NULL
+        && PyDict_SetItemString(globals, "__name__", name) == 0
+        && PyDict_SetItemString(globals, "__builtins__", PyEval_GetBuiltins()) == 0)
+        rc = run_program(globals, program, pool_id, index);
+    Py_XDECREF(name);
+    Py_XDECREF(globals);
+    return rc;
+}
+
+/* A thread of the pool entering the main interpreter: a thread state of
+ * its own there (never PyGILState_*, which assumes one interpreter), the
+ * main interpreter's GIL taken and dropped around it. */
+static void run_in_main_interpreter(const char *program, int64_t pool_id, int index,
+                                    ss_interp_error_fn on_error, void *arg)
+{
+    PyThreadState *tstate = PyThreadState_New(PyInterpreterState_Main());
+    if (tstate == NULL) {
+        const char *msg = "PyThreadState_New failed in the main interpreter";
+        on_error(arg, msg, strlen(msg));
+        return;
+    }
+    PyEval_RestoreThread(tstate);
+    if (run_in_fresh_namespace(program, pool_id, index) < 0)
+        report_exception(on_error, arg);
+    PyThreadState_Clear(tstate);
+    PyThreadState_DeleteCurrent();   /* drops the GIL too */
+}
+
+void ss_interp_run(ss_interp_where where, const char *program, int64_t pool_id, int index,
                    ss_interp_error_fn on_error, void *arg)
 {
+    if (where == SS_IN_MAIN_INTERPRETER) {
+        run_in_main_interpreter(program, pool_id, index, on_error, arg);
+        return;
+    }
     const PyInterpreterConfig config = {
         .use_main_obmalloc = 0,
         .allow_fork = 0,
@@ -92,7 +138,7 @@ void ss_interp_run(const char *program, int64_t pool_id, int index,
         on_error(arg, msg, strlen(msg));
         return;
     }
-    if (run_program(program, pool_id, index) < 0)
+    if (run_in_main_module(program, pool_id, index) < 0)
         report_exception(on_error, arg);
     /* Ends the interpreter's other threads' wait too: threading._shutdown.
      * On this thread, the one that created it, as CPython requires. */

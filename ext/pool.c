@@ -31,6 +31,7 @@ struct ss_pool {
     ss_object obj;      /* first: a pool is a counted object */
     pthread_mutex_t mu; /* guards every worker field and obj.closed's meaning */
     pthread_cond_t changed;
+    ss_interp_where where;
     int n;
     ss_worker workers[];
 };
@@ -79,7 +80,7 @@ static void *worker_main(void *arg)
 {
     ss_worker *w = arg;
     ss_pool *p = w->pool;
-    ss_interp_run(w->program, p->obj.id, w->index, worker_failed, w);
+    ss_interp_run(p->where, w->program, p->obj.id, w->index, worker_failed, w);
     /* EXITED in every case, also when the interpreter never started: join
      * waits for this. */
     pthread_mutex_lock(&p->mu);
@@ -131,13 +132,15 @@ static ss_pool *pool_new(const char *program, size_t length, int n)
     return p;
 }
 
-int ss_pool_start(const char *program, size_t length, int n, ss_pool **out)
+int ss_pool_start(const char *program, size_t length, int n, ss_interp_where where,
+                  ss_pool **out)
 {
     if (n < 1)
         return SS_ERR_BAD_ARG;
     ss_pool *p = pool_new(program, length, n);
     if (p == NULL)
         return SS_ERR_NOMEM;
+    p->where = where;
     ss_registry_add(&registry, &p->obj);   /* before the threads: they bind it */
     const char *msg = "could not start a thread";
     for (int i = 0; i < n; i++) {

@@ -1,6 +1,7 @@
 /* The interpreter pool: one OS thread per worker, each creating its own
  * OWN_GIL subinterpreter, running a bootstrap program in it (set sys.path,
- * import the app, serve), and ending the interpreter on the same thread.
+ * import the app, serve), and ending the interpreter on the same thread; or,
+ * for the thread worker kind, running the program in the main interpreter.
  *
  * No Python here: the bookkeeping is process-wide and plain C (interp.c
  * does the Python); main and the workers call into it. A pool is a counted
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "interp.h"
 #include "object.h"
 
 enum {
@@ -30,11 +32,12 @@ typedef struct {
 
 typedef struct ss_pool ss_pool;
 
-/* Start n threads, each running program (UTF-8 Python source) in a new
- * interpreter whose __main__ has __pool_id__ and __worker_index__ set. The
- * pool is registered first (the programs bind it by id); *out is the
- * caller's reference. */
-int ss_pool_start(const char *program, size_t length, int n, ss_pool **out);
+/* Start n threads, each running program (UTF-8 Python source) where says
+ * (interp.h), with __pool_id__ and __worker_index__ set. The pool is
+ * registered first (the programs bind it by id); *out is the caller's
+ * reference. */
+int ss_pool_start(const char *program, size_t length, int n, ss_interp_where where,
+                  ss_pool **out);
 /* Look up an open pool and take a reference; NULL when there is none. */
 ss_pool *ss_pool_acquire(int64_t id);
 /* Drop a reference; the memory goes with the last one. */

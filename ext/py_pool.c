@@ -138,24 +138,28 @@ static PyType_Spec pool_spec = {
 /* ---- module functions ---- */
 
 PyDoc_STRVAR(pool_start_doc,
-"pool_start($module, program, n, /)\n--\n\n"
-"Start n worker threads, each running program (Python source) in a new\n"
-"OWN_GIL interpreter whose __main__ has __pool_id__ and __worker_index__;\n"
-"return a Pool.");
+"pool_start($module, program, n, /, *, main_interpreter=False)\n--\n\n"
+"Start n worker threads, each running program (Python source) with\n"
+"__pool_id__ and __worker_index__ set, and return a Pool. Each runs in a\n"
+"new OWN_GIL interpreter's __main__, or with main_interpreter in a fresh\n"
+"namespace of the main interpreter (the thread worker kind).");
 
-static PyObject *pool_start(PyObject *module, PyObject *args)
+static PyObject *pool_start(PyObject *module, PyObject *args, PyObject *kwargs)
 {
+    static char *kwlist[] = {"", "", "main_interpreter", NULL};
     const char *program;
     Py_ssize_t len;
-    int n;
-    if (!PyArg_ParseTuple(args, "s#i:pool_start", &program, &len, &n))
+    int n, in_main = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s#i|$p:pool_start", kwlist, &program, &len,
+                                     &n, &in_main))
         return NULL;
     if (n < 1 || n > SS_MAX_WORKERS)
         return PyErr_Format(PyExc_ValueError, "pool_start: between 1 and %d workers",
                             SS_MAX_WORKERS);
     module_state *st = ss_module_state(module);
     ss_pool *p;
-    int rc = ss_pool_start(program, (size_t)len, n, &p);
+    int rc = ss_pool_start(program, (size_t)len, n,
+                           in_main ? SS_IN_MAIN_INTERPRETER : SS_IN_OWN_INTERPRETER, &p);
     if (rc != SS_OK)
         return ss_raise(st, rc, "pool", 0, 0);
     return ss_handle_new(st->pool_type, (ss_object *)p);
@@ -179,7 +183,8 @@ static PyObject *pool_bind(PyObject *module, PyObject *arg)
 }
 
 static PyMethodDef pool_functions[] = {
-    {"pool_start", pool_start, METH_VARARGS, pool_start_doc},
+    {"pool_start", (PyCFunction)(void (*)(void))pool_start, METH_VARARGS | METH_KEYWORDS,
+     pool_start_doc},
     {"pool_bind", pool_bind, METH_O, pool_bind_doc},
     {NULL, NULL, 0, NULL},
 };

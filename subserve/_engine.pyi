@@ -122,9 +122,10 @@ class Pool:
         """EngineError while a worker thread is not joined."""
     def __len__(self) -> int: ...
 
-def pool_start(program: str, n: int, /) -> Pool:
-    """n threads, each running program in a new OWN_GIL interpreter whose
-    __main__ has __pool_id__ and __worker_index__."""
+def pool_start(program: str, n: int, /, *, main_interpreter: bool = False) -> Pool:
+    """n threads, each running program with __pool_id__ and __worker_index__
+    set: in a new OWN_GIL interpreter's __main__, or with main_interpreter in
+    a fresh namespace of the main interpreter (the thread worker kind)."""
 def pool_bind(pid: int, /) -> Pool: ...
 
 # -- socket output ------------------------------------------------------------

@@ -28,6 +28,11 @@ LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 @click.option("--fd", "fds", multiple=True, type=int, envvar="SUBSERVE_FD", help="An inherited listening socket fd; repeatable.")
 @click.option("--workers", "-w", type=click.IntRange(1, 1024), default=lambda: os.cpu_count() or 1,
               show_default="CPU count", help="Worker interpreters (each with its own GIL).")
+@click.option("--worker-kind", type=click.Choice(["auto", "interpreter", "thread", "process"]),
+              default=Config.worker_kind,
+              help="Where the app runs: OWN_GIL subinterpreters, threads of the main interpreter, "
+                   "or forked processes; auto: interpreters when the app loads in them, else "
+                   "processes (threads on a free-threaded build).")
 @click.option("--threads", type=click.IntRange(1, 256), default=Config.threads, help="Threads per interpreter.")
 @click.option("--interface", type=click.Choice(["auto", "wsgi", "asgi"]), default=Config.interface,
               help="The app's interface; auto tells an async callable (ASGI) from WSGI.")

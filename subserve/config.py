@@ -42,6 +42,7 @@ class Config:
     limit_request_field_size: int = _engine.DEFAULT_MAX_FIELD
     limit_request_head: int = _engine.DEFAULT_MAX_HEAD
     queue_capacity: int = 4096
+    worker_kind: str = "auto"     # auto | interpreter | thread | process
     interface: str = "auto"       # auto | wsgi | asgi
     lifespan: str = "auto"        # auto | on | off (ASGI only)
     ws_max_size: int = 16 * 1024 * 1024   # uvicorn's defaults
@@ -49,11 +50,15 @@ class Config:
     ws_ping_timeout: float = 20.0
     ws_per_message_deflate: bool = True
 
-    def worker_settings(self, queue_id: int, engine_id: int) -> WorkerSettings:
-        """The plain values each worker interpreter needs."""
+    def worker_settings(self, queue_id: int, engine_id: int, *, kind: str = "interpreter",
+                        first_index: int = 0) -> WorkerSettings:
+        """The plain values each worker needs; ``kind`` is the resolved worker
+        kind (never auto), ``first_index`` the name of the pool's first worker."""
         return WorkerSettings(
             app=self.app,
             factory=self.factory,
+            worker_kind=kind,
+            first_index=first_index,
             interface=self.interface,
             lifespan=self.lifespan,
             threads=self.threads,

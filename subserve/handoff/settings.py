@@ -31,6 +31,8 @@ class WorkerSettings:
 
     app: str
     factory: bool
+    worker_kind: str        # interpreter | thread | process: where this worker runs
+    first_index: int        # the pool's worker i is named worker first_index + i
     interface: str          # auto | wsgi | asgi
     lifespan: str           # auto | on | off (ASGI)
     threads: int            # WSGI threads per interpreter

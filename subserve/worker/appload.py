@@ -51,9 +51,10 @@ def describe_load_error(spec: str, exc: BaseException) -> str:
         return (
             f"{refusal} does not support subinterpreters, so {spec} cannot run in an "
             "OWN_GIL worker interpreter.\n"
-            f"  What to do: upgrade {package} to a release that supports a per-interpreter "
-            "GIL (Py_MOD_PER_INTERPRETER_GIL_SUPPORTED), remove it from the app's imports, "
-            "or serve this app with a process-based server (gunicorn, uvicorn)."
+            "  What to do: serve it with --worker-kind auto (the default: processes, or "
+            "threads on a free-threaded build) or --worker-kind process; or upgrade "
+            f"{package} to a release that supports a per-interpreter GIL "
+            "(Py_MOD_PER_INTERPRETER_GIL_SUPPORTED); or remove it from the app's imports."
         )
     if isinstance(exc, AppLoadError):
         return str(exc)

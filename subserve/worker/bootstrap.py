@@ -1,8 +1,9 @@
 """The body of a worker interpreter: load the app once, then serve requests.
 
-Runs in: worker interpreters. The pool runs each new interpreter's program
-(``handoff.settings.WorkerSettings.bootstrap_program``): it fixes
-``sys.path`` and calls ``main`` with the settings as plain values.
+Runs in: worker interpreters (for the thread and process worker kinds, a
+worker runs in a main interpreter, on a thread of the pool). The pool runs
+each worker's program (``handoff.settings.WorkerSettings.bootstrap_program``):
+it fixes ``sys.path`` and calls ``main`` with the settings as plain values.
 
 Order of a worker's life: check it loaded main's engine, bind the queue,
 engine and pool from their ids (once: the hot path uses the bound handles),
@@ -12,6 +13,7 @@ failed), serve until a stop item, flush the access log.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -20,7 +22,9 @@ from typing import Any
 
 from subserve import _engine, log
 from subserve.handoff.item import is_stop
+from subserve.handoff.report import LoadFailure
 from subserve.handoff.settings import WorkerSettings
+from subserve.isolation.refusal import find_refusal
 from subserve.worker.accesslog import AccessLog
 from subserve.worker.appload import describe_load_error, load_app
 from subserve.worker.interface import WSGI, as_asgi3, detect
@@ -79,48 +83,73 @@ def main(raw: dict[str, Any], *, pool_id: int, index: int) -> None:
     """Load the app, report to main, then serve it: WSGI on ``threads``
     threads, ASGI on one asyncio loop."""
     settings = WorkerSettings.from_dict(raw)
-    log.configure(settings.log_level, f"worker {index}")
-    mismatch = engine_mismatch(settings)
-    if mismatch is not None:
-        # This copy's registries do not know main's pool, so it cannot
-        # report; the error reaches main as the interpreter's failure.
-        raise RuntimeError(mismatch)
-    pool = _engine.pool_bind(pool_id)
+    name = settings.first_index + index  # the worker's number in logs
+    # In the main interpreter (the thread kind) main's logging stays as it is;
+    # this thread's name gives its lines their tag, in every kind.
+    if not log.is_configured():
+        log.configure(settings.log_level, f"worker {name}")
+    threading.current_thread().name = log.worker_thread_name(name, 0)
+    try:
+        mismatch = engine_mismatch(settings)
+        if mismatch is not None:
+            # This copy's registries do not know main's pool, so it cannot
+            # report; the error reaches main as the interpreter's failure.
+            raise RuntimeError(mismatch)
+        pool = _engine.pool_bind(pool_id)
+        loaded = load(settings, lambda ok, message: pool.report(index, ok, message))
+        if loaded is not None:
+            serve_app(*loaded, settings, index, name, pool)
+    finally:
+        forget_dummy_thread()
+
+
+def load(settings: WorkerSettings,
+         report: Callable[[bool, str], None]) -> tuple[str, Callable[..., Any]] | None:
+    """(interface, app), or None once the failure was reported to main."""
+    try:
+        application = load_app(settings.app, settings.factory)
+        kind = detect(application, settings.interface)
+        # The adapter is imported here so that a module refusing this
+        # interpreter is reported like any other load failure.
+        if kind == WSGI:
+            import subserve.wsgi.handler  # noqa: F401
+        else:
+            application = as_asgi3(application, kind)
+            import subserve.asgi.loop  # noqa: F401
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach main
+        refusal = find_refusal(exc)
+        failure = LoadFailure(describe_load_error(settings.app, exc),
+                              dataclasses.asdict(refusal) if refusal else None)
+        report(False, failure.encode())
+        return None
+    return kind, application
+
+
+def serve_app(kind: str, application: Callable[..., Any], settings: WorkerSettings,
+              index: int, name: int, pool: _engine.Pool) -> None:
+    """Serve the loaded app until the stop item; the app is ready: say so."""
     queue = _engine.queue_bind(settings.queue_id)
     engine = _engine.engine_bind(settings.engine_id)
 
     def report(ok: bool, message: str) -> None:
         pool.report(index, ok, message)
 
+    access = AccessLog(name) if settings.access_log else None
     try:
-        application = load_app(settings.app, settings.factory)
-        kind = detect(application, settings.interface)
-        # Imported here so that a module refusing this interpreter is
-        # reported like any other load failure.
         if kind == WSGI:
             from subserve.wsgi.handler import WSGIHandler
-        else:
-            application = as_asgi3(application, kind)
-            from subserve.asgi.loop import run_asgi
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach main
-        report(False, describe_load_error(settings.app, exc))
-        return
-    access = AccessLog(index) if settings.access_log else None
-    try:
-        if kind == WSGI:
             handler = partial(WSGIHandler, application, settings, access_log=access,
-                              error_log=error_log,
-                              is_draining=lambda: engine.draining)
+                              error_log=error_log, is_draining=lambda: engine.draining)
             report(True, "")
-            serve_on_threads(handler, settings, index,
+            serve_on_threads(handler, settings, index, name,
                              access.flush if access is not None else _nothing, queue, engine)
         else:
+            from subserve.asgi.loop import run_asgi
             run_asgi(application, settings, report, access_log=access, queue=queue,
                      engine=engine)
     finally:
         if access is not None:
             access.flush()
-        forget_dummy_thread()
 
 
 def _nothing() -> None:
@@ -128,11 +157,14 @@ def _nothing() -> None:
 
 
 def serve_on_threads(make_handler: Callable[[], Any], settings: WorkerSettings, index: int,
-                     on_idle: Callable[[], None], queue: _engine.Queue,
+                     name: int, on_idle: Callable[[], None], queue: _engine.Queue,
                      engine: _engine.Engine) -> None:
-    """Serve on this (C-created) thread plus threads-1 threading.Threads."""
+    """Serve on this (C-created) thread plus threads-1 threading.Threads.
+
+    ``index`` is the worker's place in its pool (its queue consumer group),
+    ``name`` its number in logs."""
     args = (make_handler, queue, engine, on_idle, index)
-    extra = [threading.Thread(target=serve, args=args, name=f"subserve-worker-{index}.{n}")
+    extra = [threading.Thread(target=serve, args=args, name=log.worker_thread_name(name, n))
              for n in range(1, settings.threads)]
     for thread in extra:
         thread.start()

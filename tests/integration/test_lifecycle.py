@@ -112,7 +112,7 @@ def test_graceful_timeout_expiring_exits_1(start_server) -> None:
 
 
 def test_extension_refusing_subinterpreters_is_named_once(start_server) -> None:
-    code, log = failed_start(start_server, "refuses:app")
+    code, log = failed_start(start_server, "refuses:app", "--worker-kind", "interpreter")
     assert code == EXIT_APP_LOAD, log
     # the module, and the distribution to upgrade or drop, with its version
     assert re.search(r"httptools [\d.]+ \(module httptools\.parser\.parser\) does not support "
@@ -120,6 +120,20 @@ def test_extension_refusing_subinterpreters_is_named_once(start_server) -> None:
     assert log.count("does not support subinterpreters") == 1, log  # not one per worker
     assert log.count("Traceback") <= 1, log
     assert "listening on" not in log
+    assert "--worker-kind auto" in log  # what to do instead
+    assert "Exception ignored" not in log, log
+
+
+def test_auto_serves_an_app_that_refuses_subinterpreters_in_processes(start_server) -> None:
+    """The default kind: a refusal switches to forked processes, said in one line."""
+    server = start_server("refuses:app", "--workers", "2")
+    assert httpx.get(server.url + "/").text == "unreachable: httptools cannot load here"
+    line = server.wait_for_log("does not support subinterpreters")
+    assert re.search(r"httptools [\d.]+ \(module httptools\.parser\.parser\) does not support "
+                     r"subinterpreters: serving refuses:app with worker kind 'process'", line), line
+    assert "2 worker processes ready" in server.wait_for_log("listening on")
+    assert server.stop() == 0
+    assert "Exception ignored" not in server.log() and "Traceback" not in server.log()
 
 
 def test_app_raising_at_import_exits_3_with_the_message(start_server) -> None:
