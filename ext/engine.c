@@ -80,6 +80,8 @@ struct ss_engine {
     pthread_cond_t idle_cond;
     conn_list lists[3];
     int draining, stopping, drained_listeners;
+    int64_t accept_limit;         /* stop accepting at this many busy connections; 0: never */
+    int listening;                /* the listeners are in epoll (see gate_listeners_locked) */
     int64_t sleep_until;          /* when the engine thread will next wake on its own */
     ss_engine_stats stats;        /* guarded by mu, but for requests: atomic */
 };
@@ -216,6 +218,33 @@ static int grow_buf(ss_conn *c, size_t need)
     return SS_OK;
 }
 
+static void watch_listener(ss_engine *e, int index, int op)
+{
+    /* Exclusive: the process worker kind runs an engine per process on the
+     * same listening socket, and a connection should wake one of them, not
+     * all (the thundering herd). With one engine it changes nothing. */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    ev.data.u64 = ((uint64_t)TAG_LISTENER << 32) | (uint32_t)index;
+    epoll_ctl(e->epfd, op, e->listeners[index].fd, op == EPOLL_CTL_DEL ? NULL : &ev);
+}
+
+/* With e->mu held: with an accept limit (the process kind: engines of
+ * several processes share the listening sockets), stop watching them while
+ * every worker of this process is busy, so that another process, whose
+ * workers are free, takes the next connection; watch them again as soon
+ * as a worker is free. */
+static void gate_listeners_locked(ss_engine *e)
+{
+    if (e->accept_limit <= 0 || e->drained_listeners)
+        return;
+    int want = e->stats.busy < e->accept_limit;
+    if (want == e->listening)
+        return;
+    for (int i = 0; i < e->nlisten; i++)
+        watch_listener(e, i, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL);
+    e->listening = want;
+}
+
 /* The engine thread hands an item to the workers; blocking on a full queue is
  * the back-pressure that stops reading and, through the backlog, accepting. */
 static void dispatch(ss_engine *e, ss_conn *c, ss_item *it)
@@ -224,12 +253,14 @@ static void dispatch(ss_engine *e, ss_conn *c, ss_item *it)
     list_unlink(e, c);
     c->busy = 1;
     e->stats.busy++;
+    gate_listeners_locked(e);
     __atomic_add_fetch(&e->stats.requests, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&e->mu);
     if (ss_queue_put(e->queue, it, 1) != SS_OK) {
         ss_item_free(it);
         pthread_mutex_lock(&e->mu);
         e->stats.busy--;
+        gate_listeners_locked(e);
         close_conn_locked(e, c);
         pthread_mutex_unlock(&e->mu);
     }
@@ -279,7 +310,10 @@ static void on_readable(ss_engine *e, ss_conn *c)
 static void accept_new(ss_engine *e, int index)
 {
     listener *l = &e->listeners[index];
-    for (int i = 0; i < SS_ACCEPT_BATCH; i++) {
+    /* Under an accept limit, one at a time: the rest wake an engine that
+     * still watches (this one again only if it has a free worker). */
+    int batch = __atomic_load_n(&e->accept_limit, __ATOMIC_RELAXED) > 0 ? 1 : SS_ACCEPT_BATCH;
+    for (int i = 0; i < batch; i++) {
         struct sockaddr_storage sa;
         socklen_t sa_len = sizeof(sa);
         int fd = accept4(l->fd, (struct sockaddr *)&sa, &sa_len, SOCK_CLOEXEC);
@@ -345,9 +379,11 @@ static void close_listeners_locked(ss_engine *e)
         return;
     e->drained_listeners = 1;
     for (int i = 0; i < e->nlisten; i++) {
-        epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->listeners[i].fd, NULL);
+        if (e->listening)
+            watch_listener(e, i, EPOLL_CTL_DEL);
         close(e->listeners[i].fd);
     }
+    e->listening = 0;
 }
 
 /* With e->mu held: close every connection the engine owns (idle ones and
@@ -444,14 +480,12 @@ static int add_listener(ss_engine *e, int fd)
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return -errno;
     l->fd = fd;
-    /* Exclusive: the process worker kind runs an engine per process on the
-     * same listening socket, and a connection should wake one of them, not
-     * all (the thundering herd). With one engine it changes nothing. */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};  /* see watch_listener */
     ev.data.u64 = ((uint64_t)TAG_LISTENER << 32) | (uint32_t)e->nlisten;
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         return -errno;
     e->nlisten++;
+    e->listening = 1;
     return SS_OK;
 }
 
@@ -587,6 +621,25 @@ int ss_engine_destroy(ss_engine *e)
 
 /* ---- the supervisor's calls ---- */
 
+int ss_engine_limit_accepting(ss_engine *e, int64_t busy)
+{
+    if (busy < 0)
+        return SS_ERR_BAD_ARG;
+    pthread_mutex_lock(&e->mu);
+    int closed = ss_object_closed(&e->obj);
+    if (!closed) {
+        __atomic_store_n(&e->accept_limit, busy, __ATOMIC_RELAXED);
+        if (busy == 0 && !e->listening && !e->drained_listeners) {
+            for (int i = 0; i < e->nlisten; i++)
+                watch_listener(e, i, EPOLL_CTL_ADD);
+            e->listening = 1;
+        }
+        gate_listeners_locked(e);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return closed ? SS_ERR_CLOSED : SS_OK;
+}
+
 int ss_engine_drain(ss_engine *e)
 {
     pthread_mutex_lock(&e->mu);
@@ -651,6 +704,7 @@ static void finish_busy_locked(ss_engine *e, ss_conn *c)
 {
     c->busy = 0;
     e->stats.busy--;
+    gate_listeners_locked(e);
     if (e->stats.busy == 0)
         pthread_cond_broadcast(&e->idle_cond);
 }

@@ -59,6 +59,9 @@ static inline int64_t ss_engine_id(const ss_engine *e) { return ((const ss_objec
 int ss_engine_start(ss_engine *e);
 /* Begin a graceful stop: close the listeners and idle connections. */
 int ss_engine_drain(ss_engine *e);
+/* Stop accepting while busy connections are owned by workers (0: always
+ * accept): for engines of several processes on one listening socket. */
+int ss_engine_limit_accepting(ss_engine *e, int64_t busy);
 /* Wait until no worker owns a connection; returns how many still do. */
 int64_t ss_engine_wait_idle(ss_engine *e, int64_t timeout_ms);
 /* Stop and join the thread, close the listeners and the connections the

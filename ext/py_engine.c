@@ -40,6 +40,21 @@ static PyObject *engine_drain(PyObject *self, PyObject *unused)
     return none_or_error(self, ss_engine_drain(ENGINE(self)), 0);
 }
 
+PyDoc_STRVAR(engine_limit_accepting_doc,
+"limit_accepting($self, busy, /)\n--\n\n"
+"Stop accepting connections while busy of them are owned by workers, and\n"
+"accept one at a time (0: no limit, the default). For the process worker\n"
+"kind, where an engine per process accepts on the same sockets: a process\n"
+"whose workers are all busy leaves new connections to the others.");
+
+static PyObject *engine_limit_accepting(PyObject *self, PyObject *arg)
+{
+    long long busy = PyLong_AsLongLong(arg);
+    if (busy == -1 && PyErr_Occurred())
+        return NULL;
+    return none_or_error(self, ss_engine_limit_accepting(ENGINE(self), busy), 0);
+}
+
 PyDoc_STRVAR(engine_wait_idle_doc,
 "wait_idle($self, timeout, /)\n--\n\n"
 "Wait (GIL released) up to timeout seconds until no worker owns a\n"
@@ -181,6 +196,7 @@ static PyObject *engine_next_request(PyObject *self, PyObject *const *args, Py_s
 static PyMethodDef engine_methods[] = {
     {"start", engine_start, METH_NOARGS, engine_start_doc},
     {"drain", engine_drain, METH_NOARGS, engine_drain_doc},
+    {"limit_accepting", engine_limit_accepting, METH_O, engine_limit_accepting_doc},
     {"wait_idle", engine_wait_idle, METH_O, engine_wait_idle_doc},
     {"stats", engine_stats, METH_NOARGS, engine_stats_doc},
     {"destroy", engine_destroy, METH_NOARGS, engine_destroy_doc},

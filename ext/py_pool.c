@@ -19,7 +19,8 @@
 
 PyDoc_STRVAR(pool_report_doc,
 "report($self, index, ok, message, /)\n--\n\n"
-"From inside worker index: the app is loaded (ok) or failed with message.");
+"From inside worker index: the app is loaded (ok; message: the interface it\n"
+"serves) or failed (message: why).");
 
 static PyObject *pool_report(PyObject *self, PyObject *args)
 {

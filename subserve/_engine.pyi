@@ -85,6 +85,8 @@ class Engine:
     def start(self) -> None: ...
     def drain(self) -> None:
         """Close the listeners and idle connections; drain_fd turns readable."""
+    def limit_accepting(self, busy: int, /) -> None:
+        """Stop accepting while busy connections are owned by workers (0: no limit)."""
     def wait_idle(self, timeout: float, /) -> int:
         """Wait (GIL released); return how many connections workers still own."""
     def stats(self) -> dict[str, int]:

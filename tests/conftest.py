@@ -27,12 +27,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def start_server() -> Iterator[Callable[..., RunningServer]]:
-    """start_server("app:wsgi", "--workers", "2") -> a ready RunningServer."""
+def worker_kind(request: pytest.FixtureRequest) -> str | None:
+    """The --worker-kind the servers of a test run with (None: the default,
+    auto); tests/integration/conftest.py parametrizes it."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def start_server(worker_kind: str | None) -> Iterator[Callable[..., RunningServer]]:
+    """start_server("app:wsgi", "--workers", "2") -> a ready RunningServer,
+    of the test's worker kind unless the arguments name one."""
     servers: list[RunningServer] = []
 
     def start(app: str, *args: str, ready: bool = True, **kwargs) -> RunningServer:
         port = free_port()
+        if worker_kind is not None and "--worker-kind" not in args:
+            args = (*args, "--worker-kind", worker_kind)
         server = RunningServer([app, "--bind", f"127.0.0.1:{port}", *args], port, **kwargs)
         servers.append(server)
         if ready:

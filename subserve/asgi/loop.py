@@ -98,7 +98,7 @@ async def main(app: ASGIApp, settings: WorkerSettings, report: Callable[[bool, s
                         state=life.state)
     connections = Connections(server)
     reader = QueueReader(connections, queue)
-    report(True, "")
+    report(True, "asgi")  # ready: and the interface it serves
     reader.start()
     await reader.stopped
     await connections.wait_idle(STOP_GRACE)

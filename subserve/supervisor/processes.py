@@ -200,7 +200,8 @@ class ProcessSupervisor:
             sock.close()  # refuse new connections at once: children close theirs too
         for pid in self.children:
             _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace + WORKER_EXIT_GRACE
+        # a child needs grace to drain, then up to WORKER_EXIT_GRACE to end its workers
+        deadline = time.monotonic() + grace + 2 * WORKER_EXIT_GRACE
         clean = True
         while self.children:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -244,7 +245,7 @@ def serve_child(config: Config, listeners: list[socket.socket], index: int, read
         os.close(ready_fd)
         if failure is not None:
             return EXIT_APP_LOAD
-        serving.start()
+        serving.start(share_listeners=True)
         signum = serving.supervise()
         return serving.graceful_stop() if signum is not None else EXIT_STOP_FAILED
     except BaseException:

@@ -59,6 +59,7 @@ class Serving:
         self.queue: _engine.Queue | None = None
         self.engine: _engine.Engine | None = None
         self.pool: _engine.Pool | None = None
+        self.interface = ""   # what the workers serve, once ready: "wsgi" or "asgi"
         self.stop_deadline: float | None = None
 
     # -- boot -------------------------------------------------------------------
@@ -97,14 +98,20 @@ class Serving:
             if failed:
                 return LoadFailure.decode(failed[0])
             if all(state == _engine.WORKER_READY for state, _, _ in statuses):
+                self.interface = statuses[0][2] or ""  # a ready worker's report says it
                 return None
             if pending_stop() is not None:
                 return LoadFailure("stopped by a signal while loading the app")
             if time.monotonic() > deadline:
                 return LoadFailure(f"the app did not load within {self.config.boot_timeout:.0f} s")
 
-    def start(self) -> None:
-        """Accept connections from now on."""
+    def start(self, *, share_listeners: bool = False) -> None:
+        """Accept connections from now on. ``share_listeners``: engines of other
+        processes accept on the same sockets (the process kind); a WSGI
+        process whose threads are all busy then leaves new connections to
+        them (an ASGI loop takes many at once, and is never full)."""
+        if share_listeners and self.interface == "wsgi":
+            self.engine.limit_accepting(self.config.threads)
         self.engine.start()
 
     # -- serving ------------------------------------------------------------------

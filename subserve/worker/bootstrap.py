@@ -140,7 +140,7 @@ def serve_app(kind: str, application: Callable[..., Any], settings: WorkerSettin
             from subserve.wsgi.handler import WSGIHandler
             handler = partial(WSGIHandler, application, settings, access_log=access,
                               error_log=error_log, is_draining=lambda: engine.draining)
-            report(True, "")
+            report(True, "wsgi")  # ready: and the interface it serves
             serve_on_threads(handler, settings, index, name,
                              access.flush if access is not None else _nothing, queue, engine)
         else:

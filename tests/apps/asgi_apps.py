@@ -150,11 +150,11 @@ async def lifespan(scope, receive, send):
             scope["state"]["greeting"] = "hello from lifespan"
             scope["state"]["interp"] = interp
             if marker_dir:
-                open(os.path.join(marker_dir, f"startup-{interp}"), "w").close()
+                open(os.path.join(marker_dir, f"startup-{os.getpid()}-{interp}"), "w").close()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             if marker_dir:
-                open(os.path.join(marker_dir, f"shutdown-{interp}"), "w").close()
+                open(os.path.join(marker_dir, f"shutdown-{os.getpid()}-{interp}"), "w").close()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

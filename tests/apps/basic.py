@@ -72,6 +72,6 @@ def app(environ, start_response):
         for i in range(n):
             total += i * i % 7
         return _json(start_response, {"start": started, "end": time.time(), "total": total,
-                                      "interp": _interpreters.get_current()[0]})
+                                      "interp": _interpreters.get_current()[0], "pid": os.getpid()})
     start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
     return [b"not found"]

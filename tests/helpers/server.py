@@ -23,6 +23,10 @@ class HasPort(Protocol):
     port: int | None
 
 
+# Every worker kind a server can run the app with (tests run under each).
+KINDS = ("interpreter", "thread", "process")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,7 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.server import RunningServer
+from helpers.server import KINDS, RunningServer
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every server test runs once per worker kind: one behaviour, whatever
+    runs the app. A test that is about one kind says which (``kinds``)."""
+    if "worker_kind" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("kinds")
+    kinds = marker.args if marker is not None else KINDS
+    metafunc.parametrize("worker_kind", kinds, indirect=True, ids=[f"kind={k}" for k in kinds])
 
 
 @pytest.fixture

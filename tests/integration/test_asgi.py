@@ -161,12 +161,14 @@ def test_disconnect_reaches_the_app(asgi_server, tmp_path) -> None:
     assert marker.read_text() == "http.disconnect"
 
 
-def test_lifespan_startup_and_shutdown(start_server, tmp_path) -> None:
+def test_lifespan_startup_and_shutdown(start_server, tmp_path, worker_kind) -> None:
     server = start_server("asgi_apps:app", "--workers", "2", env={"ASGI_MARKER_DIR": str(tmp_path)})
-    assert len(list(tmp_path.glob("startup-*"))) == 2  # one per interpreter, before serving
+    # one lifespan per copy of the app: per interpreter, or per process; before serving
+    copies = 1 if worker_kind == "thread" else 2
+    assert len(list(tmp_path.glob("startup-*"))) == copies
     assert not list(tmp_path.glob("shutdown-*"))
     assert server.stop() == 0
-    assert len(list(tmp_path.glob("shutdown-*"))) == 2
+    assert len(list(tmp_path.glob("shutdown-*"))) == copies
 
 
 def test_lifespan_startup_failure(start_server) -> None:
@@ -193,10 +195,11 @@ def test_asgi2_and_forced_interface(start_server) -> None:
 
 
 @pytest.mark.skipif(not HAVE_STARLETTE, reason="starlette is not installed")
-def test_starlette_app(start_server, tmp_path) -> None:
+def test_starlette_app(start_server, tmp_path, worker_kind) -> None:
     server = start_server("starlette_app:app", "--workers", "2",
                           env={"ASGI_MARKER_DIR": str(tmp_path)})
-    assert len(list(tmp_path.glob("starlette-startup-*"))) == 1  # same pid, two interpreters
+    # one file per process: two interpreters share one, two processes do not
+    assert len(list(tmp_path.glob("starlette-startup-*"))) == (2 if worker_kind == "process" else 1)
     with httpx.Client(base_url=server.url) as client:
         assert client.get("/").text == "home"
         assert client.get("/items/7", params={"q": "z"}).json() == {"id": 7, "q": "z", "db": "connected"}

@@ -10,6 +10,10 @@ import threading
 from collections import defaultdict
 
 import httpx
+import pytest
+
+# About interpreters: the other kinds have one interpreter per process
+pytestmark = pytest.mark.kinds("interpreter")
 
 CPU_LOOPS = 2_000_000  # about 0.3 s of pure Python per /cpu request
 MAX_WHOAMI = 200
@@ -106,3 +110,23 @@ def parallel_cpu_pair(url: str) -> list[dict]:
         raise AssertionError(f"{CPU_ATTEMPTS} pairs were each served by one interpreter")
     assert first["total"] == second["total"] > 0
     return [first, second]
+
+
+@pytest.mark.kinds("process")
+def test_cpu_bound_requests_run_in_parallel_processes(start_server) -> None:
+    """The process kind: two requests at once run at once, in two processes."""
+    server = start_server("basic:app", "--workers", "2")
+    for _ in range(CPU_ATTEMPTS):
+        first, second = cpu_pair(server.url)
+        if first["pid"] != second["pid"]:
+            break
+    else:
+        raise AssertionError(f"{CPU_ATTEMPTS} pairs were each served by one process")
+    assert {first["pid"], second["pid"]} <= set(server_children(server.proc.pid))
+    assert first["start"] < second["end"] and second["start"] < first["end"], (first, second)
+
+
+def server_children(pid: int) -> list[int]:
+    """The pids of a process's children (Linux /proc)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]

@@ -95,7 +95,7 @@ def test_sighup_is_ignored_and_serving_goes_on(start_server) -> None:
     assert httpx.get(f"{server.url}/hello").text == "Hello, world!"
 
 
-def test_graceful_timeout_expiring_exits_1(start_server) -> None:
+def test_graceful_timeout_expiring_exits_1(start_server, worker_kind: str) -> None:
     server = start_server("announcing:app", "--workers", "1", "--graceful-timeout", "0.5")
     client, result = in_flight(server, "/sleep?3")
     server.signal(signal.SIGTERM)
@@ -104,7 +104,8 @@ def test_graceful_timeout_expiring_exits_1(start_server) -> None:
     assert "error" in result  # cut off: no response
     log = server.log()
     assert "1 request(s) still running" in log
-    assert "1 worker interpreter(s) did not stop" in log
+    stuck = "1 worker interpreter(s)" if worker_kind == "interpreter" else "1 worker(s)"
+    assert f"{stuck} did not stop" in log, log
     assert "still running after 0.5 s" in log, log  # the timeout as configured
 
 
@@ -124,6 +125,7 @@ def test_extension_refusing_subinterpreters_is_named_once(start_server) -> None:
     assert "Exception ignored" not in log, log
 
 
+@pytest.mark.kinds("auto")
 def test_auto_serves_an_app_that_refuses_subinterpreters_in_processes(start_server) -> None:
     """The default kind: a refusal switches to forked processes, said in one line."""
     server = start_server("refuses:app", "--workers", "2")
@@ -263,17 +265,24 @@ def test_app_dir(start_server, tmp_path: Path) -> None:
 
 # -- log lines ---------------------------------------------------------------
 
-STARTUP = re.compile(
-    r"(\d+) interpreters? ready in (\d+(?:\.\d+)?) s, listening on http://127\.0\.0\.1:(\d+)$")
+READY = r" ready in (\d+(?:\.\d+)?) s, listening on http://127\.0\.0\.1:(\d+)$"
+STARTUP = {  # what is ready, by worker kind; the group: how many
+    "interpreter": re.compile(r"(\d+) interpreters?" + READY),
+    "thread": re.compile(r"the main interpreter \(worker kind thread: (\d+) threads? or one "
+                         r"event loop\)" + READY),
+    "process": re.compile(r"(\d+) worker process(?:es)? ready \(worker kind process, 1 thread or "
+                          r"one event loop each\), listening on http://127\.0\.0\.1:(\d+)$"),
+}
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_startup_line(start_server, workers: int) -> None:
+def test_startup_line(start_server, workers: int, worker_kind: str) -> None:
     server = start_server("basic:app", "--workers", str(workers))
-    match = STARTUP.search(server.wait_for_log("listening on"))
+    match = STARTUP[worker_kind].search(server.wait_for_log("listening on"))
     assert match, server.log()
-    assert int(match.group(1)) == workers
-    assert int(match.group(3)) == server.port
+    # the thread kind has one worker in main (--threads of them), whatever --workers says
+    assert int(match.group(1)) == (1 if worker_kind == "thread" else workers)
+    assert int(match.group(match.lastindex)) == server.port
 
 
 def access_lines(log: str) -> list[str]:

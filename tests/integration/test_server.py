@@ -14,15 +14,17 @@ import time
 import httpx
 import pytest
 from helpers.http import ResponseReader
-from helpers.server import RunningServer, free_port, raw_request
+from helpers.server import KINDS, RunningServer, free_port, raw_request
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=KINDS, ids=[f"kind={k}" for k in KINDS])
 def server(request):
-    """One server for the module's read-only tests (2 workers, 2 threads each)."""
+    """One server per worker kind for the module's read-only tests (2 workers,
+    2 threads each)."""
     port = free_port()
     srv = RunningServer(["basic:app", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                         "--threads", "2", "--keep-alive", "2"], port)
+                         "--threads", "2", "--keep-alive", "2",
+                         "--worker-kind", request.param], port)
     srv.wait_ready()
     yield srv
     srv.stop()
