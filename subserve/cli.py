@@ -1,7 +1,11 @@
-"""The `subserve` command: options -> Config -> Server.
+"""The `subserve` command: options -> Config -> Server; and `subserve check`.
 
 Runs in: the main interpreter. Nothing else reads sys.argv or the environment;
 every option may also come from a SUBSERVE_<OPTION> environment variable.
+
+``subserve APP [options]`` serves APP; ``subserve check APP`` reports whether
+APP can run in worker interpreters (``subserve.check``). A first argument
+``check`` names the subcommand; an app is always ``module:attribute``.
 """
 
 from __future__ import annotations
@@ -61,10 +65,41 @@ LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
               default=Config.limit_request_fields)
 @click.option("--limit-request-field-size", type=click.IntRange(16, 65536), default=Config.limit_request_field_size)
 @click.version_option(package_name="subserve")
-def main(app: str, binds: tuple[str, ...], **options: object) -> None:
-    """Serve the WSGI or ASGI app APP (module:attribute) from a pool of OWN_GIL subinterpreters."""
+def serve(app: str, binds: tuple[str, ...], **options: object) -> None:
+    """Serve the WSGI or ASGI app APP (module:attribute) from a pool of OWN_GIL subinterpreters.
+
+    `subserve check APP` reports first whether APP can run in them.
+    """
     config = Config(app=app, binds=binds or (() if options["fds"] else ("127.0.0.1:8000",)), **options)
     log.configure(config.log_level, "main")
     from subserve.supervisor.server import Server
 
     sys.exit(Server(config).run())
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("app")
+@click.option("--factory", is_flag=True, help="APP names a factory: call it to get the app.")
+@click.option("--app-dir", default=Config.app_dir, help="Directory put first on sys.path.")
+@click.option("--json", "json_output", is_flag=True, help="Print the report as JSON.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=Config.boot_timeout,
+              help="Seconds the isolated import may take.")
+def check(app: str, factory: bool, app_dir: str, json_output: bool, timeout: float) -> None:
+    """Import APP as a worker interpreter would, and report every module that
+    refuses an isolated interpreter or loses its C accelerator there, and the
+    worker kind auto would choose. Exit 0: interpreters can serve APP; 1: they
+    cannot; 2: APP does not import at all."""
+    from subserve import check as checking
+
+    sys.exit(checking.run(app, factory=factory, app_dir=app_dir, json_output=json_output,
+                          timeout=timeout))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console entry point: ``check`` as the first argument is the
+    subcommand, anything else is the server's command line."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["check"]:
+        check.main(args[1:], prog_name="subserve check")
+    else:
+        serve.main(args, prog_name="subserve")

@@ -58,7 +58,11 @@ def refusal_of(exc: ImportError) -> Refusal:
     """The refusal an ImportError reports (``is_refusal(exc)`` must hold)."""
     match = _REFUSAL.search(str(exc))
     assert match is not None
-    module = _import_path(match.group("name"), _importing_package(exc))
+    return refusal_for(_import_path(match.group("name"), _importing_package(exc)))
+
+
+def refusal_for(module: str) -> Refusal:
+    """The refusal of the module imported as ``module``, with its distribution."""
     dist = distribution_of(module)
     return Refusal(module, dist, _version(dist))
 

@@ -24,9 +24,9 @@ from subserve import _engine, log
 from subserve.handoff.item import is_stop
 from subserve.handoff.report import LoadFailure
 from subserve.handoff.settings import WorkerSettings
+from subserve.isolation.appload import describe_load_error, load_app
 from subserve.isolation.refusal import find_refusal
 from subserve.worker.accesslog import AccessLog
-from subserve.worker.appload import describe_load_error, load_app
 from subserve.worker.interface import WSGI, as_asgi3, detect
 
 error_log = logging.getLogger(log.ERROR)

@@ -1,6 +1,7 @@
 """Import the user's app by its ``module:attribute`` string, and explain failures.
 
-Runs in: worker interpreters.
+Runs in: worker interpreters, and the main interpreter for ``subserve check``
+(stdlib only).
 
 Many C extensions still refuse OWN_GIL subinterpreters; CPython then raises
 ``ImportError: module X does not support loading in subinterpreters``. That
