@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml setup.py
 	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.13 found; see scripts/find-python" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q 'setuptools>=70' wheel
-	$(PY) -m pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[test,apps]' --config-settings editable_mode=compat
 	touch $@
 
 # Rebuild the extension in place whenever a C source changes.

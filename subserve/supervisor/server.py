@@ -27,6 +27,7 @@ import signal
 import socket
 import sys
 import time
+from typing import NoReturn
 
 from subserve import log as logs
 from subserve.config import Config
@@ -35,6 +36,7 @@ from subserve.handoff.report import LoadFailure
 from subserve.isolation.refusal import Refusal
 from subserve.supervisor.listeners import describe, inherited_listener, open_listener
 from subserve.supervisor.processes import ProcessSupervisor
+from subserve.supervisor.restart import exec_as
 from subserve.supervisor.serving import HANDLED_SIGNALS, INTERPRETER, PROCESS, THREAD, Serving
 
 log = logging.getLogger(logs.ERROR)
@@ -96,7 +98,7 @@ class Server:
         serving, failure = self._boot(THREAD if kind == THREAD else INTERPRETER)
         if failure is not None and failure.refused and kind == "auto":
             serving.teardown()
-            return self._fall_back(Refusal(**failure.refused))
+            self._fall_back(Refusal(**failure.refused))
         return self._serve(serving, failure, started)
 
     def _boot(self, kind: str) -> tuple[Serving, LoadFailure | None]:
@@ -107,16 +109,14 @@ class Server:
             serving.teardown()
             raise
 
-    def _fall_back(self, refusal: Refusal) -> int:
-        """``auto``, for an app that refused an isolated interpreter."""
+    def _fall_back(self, refusal: Refusal) -> NoReturn:
+        """``auto``, for an app that refused an isolated interpreter: the
+        server starts afresh as the fallback kind (``supervisor.restart``)."""
         kind = fallback_kind()
         log.warning("%s does not support subinterpreters: serving %s with worker kind %r "
                     "instead (%s)", refusal, self.config.app, kind,
                     "free-threaded build" if kind == THREAD else "a GIL build")
-        if kind == PROCESS:
-            return ProcessSupervisor(self.config, self.listeners).run()
-        started = time.monotonic()
-        return self._serve(*self._boot(THREAD), started)
+        exec_as(self.config, kind, self.listeners)
 
     def _serve(self, serving: Serving, failure: LoadFailure | None, started: float) -> int:
         """Serve in this process until a stop signal; always tears ``serving`` down."""
