@@ -38,10 +38,17 @@ struct ss_pool {
 
 static ss_registry registry = SS_REGISTRY_INIT;
 
+/* Every thread we start blocks the asynchronous signals, so that they wait
+ * for the main thread's sigtimedwait, but never the synchronous ones: a
+ * fault in a thread with SIGSEGV blocked kills the process before any
+ * handler runs, and faulthandler could not print the crashing traceback. */
 int ss_start_thread(void *(*fn)(void *), void *arg, void *thread_out)
 {
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
     sigset_t all, old;
     sigfillset(&all);
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&all, faults[i]);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create((pthread_t *)thread_out, NULL, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

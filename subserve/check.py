@@ -29,7 +29,7 @@ from subserve.isolation.appload import load_app
 from subserve.isolation.extensions import loaded_extensions
 from subserve.isolation.probe import IsolatedImport, import_isolated
 from subserve.isolation.refusal import Refusal, refusal_for
-from subserve.supervisor.server import fallback_kind
+from subserve.supervisor.fallback import build, fallback_kind
 
 EXIT_SERVES, EXIT_REFUSES, EXIT_BROKEN = 0, 1, 2
 
@@ -65,8 +65,7 @@ def check(app: str, *, factory: bool, app_dir: str, timeout: float) -> Report:
         kind, why = "interpreter", "the app loads in an isolated interpreter"
     else:
         kind = fallback_kind()
-        why = (f"{isolated.refusal or 'its import'} refuses an isolated interpreter, and this is "
-               + ("a free-threaded build" if kind == "thread" else "a GIL build"))
+        why = f"{isolated.refusal or 'its import'} refuses an isolated interpreter, and this is {build()}"
     return Report(app, extensions, isolated, lost, kind, why)
 
 

@@ -37,6 +37,9 @@ LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
               help="Where the app runs: OWN_GIL subinterpreters, threads of the main interpreter, "
                    "or forked processes; auto: interpreters when the app loads in them, else "
                    "processes (threads on a free-threaded build).")
+@click.option("--supervisor/--no-supervisor", default=Config.supervisor,
+              help="Serve from a child process that a supervisor restarts when it dies "
+                   "(a segfault, an OOM kill); --no-supervisor serves in this process.")
 @click.option("--threads", type=click.IntRange(1, 256), default=Config.threads, help="Threads per interpreter.")
 @click.option("--interface", type=click.Choice(["auto", "wsgi", "asgi"]), default=Config.interface,
               help="The app's interface; auto tells an async callable (ASGI) from WSGI.")

@@ -43,6 +43,7 @@ class Config:
     limit_request_head: int = _engine.DEFAULT_MAX_HEAD
     queue_capacity: int = 4096
     worker_kind: str = "auto"     # auto | interpreter | thread | process
+    supervisor: bool = True       # a parent process that restarts the serving one
     interface: str = "auto"       # auto | wsgi | asgi
     lifespan: str = "auto"        # auto | on | off (ASGI only)
     ws_max_size: int = 16 * 1024 * 1024   # uvicorn's defaults

@@ -1,31 +1,46 @@
-"""The process worker kind: forked serving processes under one supervisor.
+"""The supervisor: forked serving processes, restarted when they die.
 
 Runs in: the main interpreter of the supervisor process, and after a fork
 in each child's. The supervisor keeps the listening sockets, the signals and
-the children; each child is a serving process of its own (``Serving``, the
-thread kind: its engine accepts on the shared listening sockets, its app
-runs in its main interpreter), so an app that refuses subinterpreters gets
-``--workers`` processes, each with ``--threads`` threads or one event loop.
+the children, and never imports the app; each child is a serving process of
+its own (``Serving``) whose engine accepts on the shared listening sockets.
+Two shapes:
+
+- the ``process`` worker kind: ``--workers`` children, each serving the app
+  in its own main interpreter (``--threads`` threads or one event loop);
+- the default for the ``interpreter`` and ``thread`` kinds: one child that
+  runs the whole server (``--workers`` OWN_GIL interpreters, or the app in
+  its main interpreter), so that a segfault, an abort, an OOM kill or an
+  ``os._exit`` in the app costs one restart instead of the server
+  (``--no-supervisor`` serves in this very process instead).
 
 Choices made here:
 
 - Children are forked before any thread exists in the supervisor, and each
   starts its own engine and workers after the fork: nothing runs across it.
+  The supervisor's listening sockets stay open while a child restarts, so
+  connections that arrive meanwhile wait in the listen backlog.
 - A child tells the supervisor through a pipe that it is ready, or why it
   could not load the app (a ``LoadFailure``); the supervisor announces the
-  server ready once every child is.
-- A child that dies while serving is forked again, after a delay that
-  doubles while children keep dying young (up to ``MAX_RESTART_DELAY``); a
-  child that then cannot load the app stops the server with exit 3, as at
-  start-up.
+  server ready once every child is. Under ``--worker-kind auto``, a refusal
+  reported by an interpreter child makes the supervisor fork the fallback
+  kind instead: it never imported the app, so nothing the refused import
+  left behind reaches the new children.
+- A child that dies while serving is forked again, at once the first time,
+  then after a delay that doubles while children keep dying young (up to
+  ``MAX_RESTART_DELAY``); a child that then cannot load the app stops the
+  server with exit 3, as at start-up. Each child enables faulthandler, so a
+  fault prints the crashing thread's Python traceback before it dies.
 - A stop signal closes the supervisor's listening sockets, sends SIGTERM to
   every child (each drains within --graceful-timeout), and kills those still
-  running past it. The exit code is 0 when every child stopped cleanly.
+  running past it. With one child the exit code is the child's; with
+  several, 0 when every child stopped cleanly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
 import select
@@ -38,13 +53,15 @@ from subserve import log as logs
 from subserve.config import Config
 from subserve.errors import EXIT_APP_LOAD, EXIT_OK, EXIT_STOP_FAILED
 from subserve.handoff.report import LoadFailure
+from subserve.isolation.refusal import Refusal
+from subserve.supervisor.fallback import INTERPRETER, PROCESS, THREAD, announce, fallback_kind
 from subserve.supervisor.listeners import describe
 from subserve.supervisor.serving import (
     STOP_SIGNALS,
     SUPERVISE_INTERVAL,
-    THREAD,
     WORKER_EXIT_GRACE,
     Serving,
+    ready_line,
 )
 
 log = logging.getLogger(logs.ERROR)
@@ -68,26 +85,55 @@ class Child:
 
 
 class ProcessSupervisor:
-    """Forks ``--workers`` serving processes and supervises them; ``run`` returns
-    the exit code."""
+    """Forks serving processes of worker kind ``kind`` and supervises them;
+    ``run`` returns the exit code. ``kind`` is ``process`` (``--workers``
+    children), or ``interpreter``/``thread`` (one child serving that kind);
+    ``fall_back``: a refusal reported by an interpreter child switches to
+    ``fallback_kind()``."""
 
-    def __init__(self, config: Config, listeners: list[socket.socket]) -> None:
+    def __init__(self, config: Config, listeners: list[socket.socket], kind: str = PROCESS, *,
+                 fall_back: bool = False) -> None:
         self.config = config
         self.listeners = listeners
+        self.kind = kind
+        self.fall_back = fall_back and kind == INTERPRETER
         self.children: dict[int, Child] = {}      # by pid
         self.restarts: dict[int, float] = {}      # index -> when to fork it again
         self.deaths_young = 0
 
+    @property
+    def count(self) -> int:
+        """How many serving processes this kind runs."""
+        return self.config.workers if self.kind == PROCESS else 1
+
     def run(self) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-        for index in range(self.config.workers):
-            self._fork(index)
-        failure = self._wait_ready(time.monotonic() + self.config.boot_timeout)
+        started = time.monotonic()
+        failure = self._boot()
+        if failure is not None and failure.refused and self.fall_back:
+            self.kind = fallback_kind()
+            announce(Refusal(**failure.refused), self.config.app, self.kind)
+            started = time.monotonic()
+            failure = self._boot()
         if failure is not None:
             log.error("%s", failure.text)
             self._stop_children(0.0)
             return EXIT_APP_LOAD
+        log.info("%s", ready_line(self.kind, self.config, self.config.workers,
+                                  time.monotonic() - started, self._urls()))
         return self._supervise()
+
+    def _boot(self) -> LoadFailure | None:
+        """Fork every child and wait until all are ready; the failure one
+        reported (the others are stopped then), or None."""
+        for index in range(self.count):
+            self._fork(index)
+        failure = self._wait_ready(time.monotonic() + self.config.boot_timeout)
+        if failure is not None:
+            for pid in self.children:
+                _signal(pid, signal.SIGTERM)
+            self._wait_children(WORKER_EXIT_GRACE)
+        return failure
 
     # -- children -----------------------------------------------------------------
 
@@ -99,7 +145,7 @@ class ProcessSupervisor:
             for child in self.children.values():
                 if child.ready_fd >= 0:
                     os.close(child.ready_fd)
-            os._exit(serve_child(self.config, self.listeners, index, write_fd))
+            os._exit(serve_child(self.config, self.listeners, self.kind, index, write_fd))
         os.close(write_fd)
         self.children[pid] = Child(index, pid, read_fd, time.monotonic())
 
@@ -140,11 +186,11 @@ class ProcessSupervisor:
     # -- serving ---------------------------------------------------------------------
 
     def _supervise(self) -> int:
-        workers = self.config.workers
-        log.info("%d worker process%s ready (worker kind process, %s each), listening on %s",
-                 workers, "" if workers == 1 else "es", self._each(), ", ".join(self._urls()))
         while True:
-            info = signal.sigtimedwait(HANDLED, SUPERVISE_INTERVAL)
+            # while a restarted child boots, look at its pipe often: its
+            # "ready" line measures the time to recover
+            booting = any(not child.ready for child in self.children.values())
+            info = signal.sigtimedwait(HANDLED, 0.05 if booting else SUPERVISE_INTERVAL)
             if info is not None and info.si_signo in STOP_SIGNALS:
                 log.info("received %s: stopping gracefully", signal.Signals(info.si_signo).name)
                 return self._stop_children(self.config.graceful_timeout)
@@ -157,10 +203,6 @@ class ProcessSupervisor:
                 self._stop_children(0.0)
                 return EXIT_APP_LOAD
 
-    def _each(self) -> str:
-        threads = self.config.threads
-        return f"{threads} thread{'s' if threads > 1 else ''} or one event loop"
-
     def _urls(self) -> list[str]:
         return [describe(sock) for sock in self.listeners]
 
@@ -172,53 +214,76 @@ class ProcessSupervisor:
                 return
             child = self.children.pop(pid, None)
             if child is None:
-                continue
+                continue  # an orphan of the app's: as PID 1 in a container we reap those too
             if child.ready_fd >= 0:
                 os.close(child.ready_fd)
             young = time.monotonic() - child.started < YOUNG
             self.deaths_young = self.deaths_young + 1 if young else 0
-            delay = min(MAX_RESTART_DELAY, 0.5 * 2 ** (self.deaths_young - 1)) if young else 0.0
-            log.error("worker process %d (pid %d) %s; starting another in %.1f s",
-                      child.index, pid, describe_status(status), delay)
+            # the first death in a while restarts at once: capacity matters most
+            delay = (min(MAX_RESTART_DELAY, 0.5 * 2 ** (self.deaths_young - 2))
+                     if self.deaths_young > 1 else 0.0)
+            log.error("%s (pid %d) %s; starting another in %.1f s",
+                      serving_name(self.kind, child.index), pid, describe_status(status), delay)
             self.restarts[child.index] = time.monotonic() + delay
 
     def _restart_due(self) -> LoadFailure | None:
         """Fork the children whose restart is due; the failure a restarted
-        child reported, if one did (its report is read without waiting)."""
+        child reported, if one did, and a line for each that became ready."""
         now = time.monotonic()
         for index, when in list(self.restarts.items()):
             if when <= now:
                 del self.restarts[index]
                 self._fork(index)
-        return self._read_reports(0)
+        booting = [c for c in self.children.values() if not c.ready]
+        failure = self._read_reports(0)
+        for child in booting:
+            if child.ready:
+                log.info("%s (pid %d) ready in %.2f s", serving_name(self.kind, child.index), child.pid,
+                         time.monotonic() - child.started)
+        return failure
 
     # -- stopping ---------------------------------------------------------------------
 
     def _stop_children(self, grace: float) -> int:
-        """SIGTERM every child, wait ``grace`` (plus a moment), SIGKILL the rest."""
+        """Close the listeners, SIGTERM every child, wait ``grace`` (plus a
+        moment), SIGKILL the rest; the exit code."""
         for sock in self.listeners:
             sock.close()  # refuse new connections at once: children close theirs too
         for pid in self.children:
             _signal(pid, signal.SIGTERM)
         # a child needs grace to drain, then up to WORKER_EXIT_GRACE to end its workers
-        deadline = time.monotonic() + grace + 2 * WORKER_EXIT_GRACE
-        clean = True
+        codes = self._wait_children(grace + 2 * WORKER_EXIT_GRACE)
+        if len(codes) == 1 and codes[0] >= 0:
+            return codes[0]
+        return EXIT_OK if all(code == EXIT_OK for code in codes) else EXIT_STOP_FAILED
+
+    def _wait_children(self, timeout: float) -> list[int]:
+        """Wait for every child to end, killing those left after ``timeout``;
+        their exit codes (negative: the signal that ended them)."""
+        deadline = time.monotonic() + timeout
+        codes = []
         while self.children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid in self.children:
                 child = self.children.pop(pid)
-                clean &= os.waitstatus_to_exitcode(status) == EXIT_OK
+                codes.append(os.waitstatus_to_exitcode(status))
                 if child.ready_fd >= 0:
                     os.close(child.ready_fd)
                 continue
+            if pid != 0:
+                continue  # an orphan reaped
             if time.monotonic() > deadline:
-                log.error("%d worker process(es) did not stop; killing them", len(self.children))
+                log.error("%d serving process(es) did not stop; killing them", len(self.children))
                 for pid in self.children:
                     _signal(pid, signal.SIGKILL)
                 deadline = float("inf")  # a killed child always ends
-                clean = False
             signal.sigtimedwait({signal.SIGCHLD}, 0.1)
-        return EXIT_OK if clean else EXIT_STOP_FAILED
+        return codes
+
+
+def serving_name(kind: str, index: int) -> str:
+    """How the log names serving process ``index`` of a supervisor of ``kind``."""
+    return f"worker process {index}" if kind == PROCESS else "the serving process"
 
 
 def describe_status(status: int) -> str:
@@ -234,22 +299,29 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def serve_child(config: Config, listeners: list[socket.socket], index: int, ready_fd: int) -> int:
+def serve_child(config: Config, listeners: list[socket.socket], kind: str, index: int,
+                ready_fd: int) -> int:
     """The body of serving process ``index`` after the fork: boot, report
     through ``ready_fd``, serve until a stop signal; the child's exit code."""
-    logs.configure(config.log_level, f"process {index}")
-    serving = Serving(config, listeners, THREAD, first_index=index)
+    logs.configure(config.log_level, f"process {index}" if kind == PROCESS else "server")
+    # A fault in the app prints the Python traceback of every thread of this
+    # process's main interpreter before the supervisor logs the signal.
+    faulthandler.enable(all_threads=True)
+    serving = Serving(config, listeners, THREAD if kind == PROCESS else kind, first_index=index)
     try:
         failure = serving.boot()
         _write_all(ready_fd, READY if failure is None else failure.encode().encode())
         os.close(ready_fd)
         if failure is not None:
             return EXIT_APP_LOAD
-        serving.start(share_listeners=True)
+        serving.start(share_listeners=kind == PROCESS)
         signum = serving.supervise()
-        return serving.graceful_stop() if signum is not None else EXIT_STOP_FAILED
+        if signum is None:
+            log.error("every worker has exited")
+            return EXIT_STOP_FAILED
+        return serving.graceful_stop()
     except BaseException:
-        log.exception("worker process %d failed", index)
+        log.exception("%s failed", serving_name(kind, index))
         return EXIT_STOP_FAILED
     finally:
         serving.teardown()

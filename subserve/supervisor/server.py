@@ -16,6 +16,11 @@ Worker kinds (``--worker-kind``):
   ``thread`` on a free-threaded one, announced by one line that names the
   module, the distribution that ships it, and the kind chosen.
 
+By default a supervisor process holds the sockets and runs the server in a
+child it restarts when it dies (``supervisor.processes``); with
+``--no-supervisor`` the server runs in this process, as an orchestrator
+that restarts containers may prefer.
+
 Exit codes (``subserve.errors``): 0 after a clean stop, 1 when a stop timed
 out or workers died, 2 for a bad address, 3 when the app could not load.
 """
@@ -25,7 +30,6 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-import sys
 import time
 from typing import NoReturn
 
@@ -34,25 +38,15 @@ from subserve.config import Config
 from subserve.errors import EXIT_APP_LOAD, EXIT_BIND, EXIT_STOP_FAILED, BindError
 from subserve.handoff.report import LoadFailure
 from subserve.isolation.refusal import Refusal
+from subserve.supervisor.fallback import INTERPRETER, PROCESS, THREAD, announce, fallback_kind
 from subserve.supervisor.listeners import describe, inherited_listener, open_listener
 from subserve.supervisor.processes import ProcessSupervisor
 from subserve.supervisor.restart import exec_as
-from subserve.supervisor.serving import HANDLED_SIGNALS, INTERPRETER, PROCESS, THREAD, Serving
+from subserve.supervisor.serving import HANDLED_SIGNALS, Serving, ready_line
 
 log = logging.getLogger(logs.ERROR)
 
 KINDS = ("auto", INTERPRETER, THREAD, PROCESS)
-
-
-def free_threaded() -> bool:
-    """Whether this build runs Python code of several threads in parallel."""
-    is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
-    return is_gil_enabled is not None and not is_gil_enabled()
-
-
-def fallback_kind() -> str:
-    """What ``auto`` serves an app with when it refuses an isolated interpreter."""
-    return THREAD if free_threaded() else PROCESS
 
 
 class Server:
@@ -92,8 +86,10 @@ class Server:
 
     def _run_kind(self) -> int:
         kind = self.config.worker_kind
-        if kind == PROCESS:
-            return ProcessSupervisor(self.config, self.listeners).run()
+        if kind == PROCESS or self.config.supervisor:
+            serving_kind = kind if kind in (PROCESS, THREAD) else INTERPRETER
+            return ProcessSupervisor(self.config, self.listeners, serving_kind,
+                                     fall_back=kind == "auto").run()
         started = time.monotonic()
         serving, failure = self._boot(THREAD if kind == THREAD else INTERPRETER)
         if failure is not None and failure.refused and kind == "auto":
@@ -110,12 +106,11 @@ class Server:
             raise
 
     def _fall_back(self, refusal: Refusal) -> NoReturn:
-        """``auto``, for an app that refused an isolated interpreter: the
-        server starts afresh as the fallback kind (``supervisor.restart``)."""
+        """``auto`` without a supervisor, for an app that refused an isolated
+        interpreter: the server starts afresh as the fallback kind
+        (``supervisor.restart``)."""
         kind = fallback_kind()
-        log.warning("%s does not support subinterpreters: serving %s with worker kind %r "
-                    "instead (%s)", refusal, self.config.app, kind,
-                    "free-threaded build" if kind == THREAD else "a GIL build")
+        announce(refusal, self.config.app, kind)
         exec_as(self.config, kind, self.listeners)
 
     def _serve(self, serving: Serving, failure: LoadFailure | None, started: float) -> int:
@@ -125,8 +120,8 @@ class Server:
                 log.error("%s", failure.text)
                 return EXIT_APP_LOAD
             serving.start()
-            log.info("%s ready in %.1f s, listening on %s", self._what(serving),
-                     time.monotonic() - started, ", ".join(self.urls))
+            log.info("%s", ready_line(serving.kind, self.config, serving.workers,
+                                      time.monotonic() - started, self.urls))
             signum = serving.supervise()
             if signum is None:
                 log.error("every worker has exited; stopping")
@@ -136,10 +131,3 @@ class Server:
         finally:
             serving.teardown()
 
-    def _what(self, serving: Serving) -> str:
-        if serving.kind == INTERPRETER:
-            n = serving.workers
-            return f"{n} interpreter{'' if n == 1 else 's'}"
-        threads = self.config.threads
-        return (f"the main interpreter (worker kind thread: {threads} "
-                f"thread{'' if threads == 1 else 's'} or one event loop)")

@@ -25,6 +25,7 @@ from subserve import log as logs
 from subserve.config import Config
 from subserve.errors import EXIT_OK, EXIT_STOP_FAILED
 from subserve.handoff.report import LoadFailure
+from subserve.supervisor.fallback import INTERPRETER, THREAD
 
 log = logging.getLogger(logs.ERROR)
 
@@ -35,7 +36,20 @@ SUPERVISE_INTERVAL = 1.0
 # Seconds workers always get to end their interpreter once told to stop.
 WORKER_EXIT_GRACE = 2.0
 
-INTERPRETER, THREAD, PROCESS = "interpreter", "thread", "process"
+
+
+def ready_line(kind: str, config: Config, count: int, seconds: float, urls: list[str]) -> str:
+    """The line that says the server serves: '2 interpreters ready in 0.1 s,
+    listening on http://...', with what runs the app for the other kinds."""
+    threads = f"{config.threads} thread{'' if config.threads == 1 else 's'} or one event loop"
+    if kind == INTERPRETER:
+        what, detail = f"{count} interpreter{'' if count == 1 else 's'}", ""
+    elif kind == THREAD:
+        what, detail = "the main interpreter", f" (worker kind thread: {threads})"
+    else:
+        what = f"{count} worker process{'' if count == 1 else 'es'}"
+        detail = f" (worker kind process, {threads} each)"
+    return f"{what} ready in {seconds:.1f} s{detail}, listening on {', '.join(urls)}"
 
 
 class Serving:

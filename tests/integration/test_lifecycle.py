@@ -265,13 +265,13 @@ def test_app_dir(start_server, tmp_path: Path) -> None:
 
 # -- log lines ---------------------------------------------------------------
 
-READY = r" ready in (\d+(?:\.\d+)?) s, listening on http://127\.0\.0\.1:(\d+)$"
-STARTUP = {  # what is ready, by worker kind; the group: how many
-    "interpreter": re.compile(r"(\d+) interpreters?" + READY),
-    "thread": re.compile(r"the main interpreter \(worker kind thread: (\d+) threads? or one "
-                         r"event loop\)" + READY),
-    "process": re.compile(r"(\d+) worker process(?:es)? ready \(worker kind process, 1 thread or "
-                          r"one event loop each\), listening on http://127\.0\.0\.1:(\d+)$"),
+READY = r" ready in \d+(?:\.\d+)? s{}, listening on http://127\.0\.0\.1:(?P<port>\d+)$"
+STARTUP = {  # what is ready, by worker kind; count: how many
+    "interpreter": re.compile(r"(?P<count>\d+) interpreters?" + READY.format("")),
+    "thread": re.compile(r"the main interpreter" + READY.format(
+        r" \(worker kind thread: (?P<count>\d+) threads? or one event loop\)")),
+    "process": re.compile(r"(?P<count>\d+) worker process(?:es)?" + READY.format(
+        r" \(worker kind process, 1 thread or one event loop each\)")),
 }
 
 
@@ -281,8 +281,8 @@ def test_startup_line(start_server, workers: int, worker_kind: str) -> None:
     match = STARTUP[worker_kind].search(server.wait_for_log("listening on"))
     assert match, server.log()
     # the thread kind has one worker in main (--threads of them), whatever --workers says
-    assert int(match.group(1)) == (1 if worker_kind == "thread" else workers)
-    assert int(match.group(match.lastindex)) == server.port
+    assert int(match["count"]) == (1 if worker_kind == "thread" else workers)
+    assert int(match["port"]) == server.port
 
 
 def access_lines(log: str) -> list[str]:

@@ -54,9 +54,14 @@ def test_fastapi_requests_reach_both_processes(start_server) -> None:
     assert len(pids) == 2 and server.proc.pid not in pids
 
 
-def test_litestar_with_msgspec(start_server) -> None:
+@pytest.mark.parametrize("supervised", [True, False], ids=["supervisor", "no-supervisor"])
+def test_litestar_with_msgspec(start_server, supervised: bool) -> None:
+    """Without a supervisor, auto execs itself as the process kind: the
+    refused import of msgspec in this process must not reach the workers
+    (it would: msgspec's ValidationError would no longer be caught, a 500)."""
     pytest.importorskip("litestar")
-    server = start_server("litestar_app:app", "--workers", "2")
+    server = start_server("litestar_app:app", "--workers", "2",
+                          *(() if supervised else ("--no-supervisor",)))
     switched_to_processes(server, "msgspec", "msgspec._core")
     with httpx.Client(base_url=server.url) as client:
         assert client.get("/").json() == {"hello": "litestar"}
