@@ -300,11 +300,41 @@ static PyObject *py_parse_head(PyObject *module, PyObject *args, PyObject *kwarg
     return result;
 }
 
+/* interrupt_thread(ident, exc): raise the exception class exc inside the
+ * thread ident of this interpreter at its next bytecode, or clear what is
+ * pending there when exc is None. The watchdog of --timeout uses it; it is
+ * CPython's PyThreadState_SetAsyncExc, which ctypes would reach too, but
+ * ctypes is not ours to rely on in an OWN_GIL interpreter. */
+static PyObject *py_interrupt_thread(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "interrupt_thread(ident, exc) takes 2 arguments");
+        return NULL;
+    }
+    unsigned long ident = PyLong_AsUnsignedLong(args[0]);
+    if (ident == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
+    PyObject *exc = args[1] == Py_None ? NULL : args[1];
+    if (exc != NULL && !(PyType_Check(exc) && PyType_IsSubtype((PyTypeObject *)exc,
+                                                               (PyTypeObject *)PyExc_BaseException))) {
+        PyErr_SetString(PyExc_TypeError, "interrupt_thread: exc must be an exception class or None");
+        return NULL;
+    }
+    return PyLong_FromLong((long)PyThreadState_SetAsyncExc(ident, exc));
+}
+PyDoc_STRVAR(interrupt_thread_doc,
+"interrupt_thread($module, ident, exc, /)\n--\n\n"
+"Raise the exception class exc in this interpreter's thread ident at its next\n"
+"bytecode (None: clear what is pending); the number of threads changed.");
+
 
 /* ---- module ---- */
 
 static PyMethodDef methods[] = {
     {"send_all", (PyCFunction)(void (*)(void))py_send_all, METH_FASTCALL, send_all_doc},
+    {"interrupt_thread", (PyCFunction)(void (*)(void))py_interrupt_thread, METH_FASTCALL,
+     interrupt_thread_doc},
     {"parse_head", (PyCFunction)(void (*)(void))py_parse_head, METH_VARARGS | METH_KEYWORDS,
      parse_head_doc},
     {NULL, NULL, 0, NULL},

@@ -134,6 +134,10 @@ def pool_bind(pid: int, /) -> Pool: ...
 def send_all(fd: int, /, *buffers: Buffer) -> None:
     """Gather-send every byte (the rest GIL released); OSError when the client is gone."""
 
+def interrupt_thread(ident: int, exc: type[BaseException] | None, /) -> int:
+    """Raise ``exc`` in this interpreter's thread ``ident`` at its next bytecode
+    (None: clear what is pending); the number of threads changed (0 or 1)."""
+
 # -- the parser (for tests and the corpus) ------------------------------------------
 def parse_head(data: Buffer, *, max_line: int = 8190, max_head: int = 65536,
                max_fields: int = 100, max_field: int = 8190

@@ -50,6 +50,9 @@ LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 @click.option("--keep-alive", "keepalive", type=float, envvar="SUBSERVE_KEEP_ALIVE", default=Config.keepalive, help="Idle seconds before a keep-alive connection is closed.")
 @click.option("--header-timeout", type=float, default=Config.header_timeout, help="Seconds a request head may take to arrive.")
 @click.option("--client-timeout", type=float, default=Config.client_timeout, help="Seconds a worker waits on a stalled client read or write.")
+@click.option("--timeout", type=click.FloatRange(0), default=Config.timeout,
+              help="Seconds a WSGI request may run without sending anything (its head or a "
+                   "part of its body): then it is interrupted and answered 504. 0: never.")
 @click.option("--graceful-timeout", type=float, default=Config.graceful_timeout, help="Seconds to finish in-flight requests on SIGTERM.")
 @click.option("--backlog", type=click.IntRange(1), default=Config.backlog, help="listen() backlog.")
 @click.option("--root-path", default=Config.root_path, help="SCRIPT_NAME prefix the app is mounted under.")

@@ -32,6 +32,7 @@ class Config:
     header_timeout: float = _engine.DEFAULT_HEADER_TIMEOUT
     client_timeout: float = _engine.DEFAULT_CLIENT_TIMEOUT
     graceful_timeout: float = 30.0
+    timeout: float = 30.0         # seconds a request may run without sending anything
     boot_timeout: float = 120.0
     access_log: bool = True
     log_level: str = "info"
@@ -52,7 +53,7 @@ class Config:
     ws_per_message_deflate: bool = True
 
     def worker_settings(self, queue_id: int, engine_id: int, *, kind: str = "interpreter",
-                        first_index: int = 0) -> WorkerSettings:
+                        first_index: int = 0, supervised: bool = False) -> WorkerSettings:
         """The plain values each worker needs; ``kind`` is the resolved worker
         kind (never auto), ``first_index`` the name of the pool's first worker."""
         return WorkerSettings(
@@ -60,6 +61,7 @@ class Config:
             factory=self.factory,
             worker_kind=kind,
             first_index=first_index,
+            supervised=supervised,
             interface=self.interface,
             lifespan=self.lifespan,
             threads=self.threads,
@@ -68,6 +70,7 @@ class Config:
             root_path=self.root_path,
             url_scheme=self.url_scheme,
             client_timeout=self.client_timeout,
+            timeout=self.timeout,
             keep_alive=self.keepalive,
             websocket=WebSocketSettings(
                 max_size=self.ws_max_size,

@@ -108,7 +108,7 @@ class HTTPCycle(LoopSocket):
             await self.server.app(self.scope, self.receive, self.send)
         except ClientGone:
             self.gone = True
-        except Exception:
+        except (Exception, SystemExit):  # SystemExit too: it ends no worker
             self.server.error_log.exception("error in the ASGI app serving %s %s",
                                             self.scope["method"], self.scope["raw_path"])
             await self._answer_error(500)

@@ -99,7 +99,7 @@ class WebSocketSession(LoopSocket):
             await self.server.app(self.scope, self.receive, self.send)
         except ClientGone:
             pass
-        except Exception:
+        except (Exception, SystemExit):  # SystemExit too: it ends no worker
             self.server.error_log.exception("error in the ASGI app serving WebSocket %s",
                                             self.scope["raw_path"])
             await self._fail()

@@ -41,6 +41,8 @@ class WorkerSettings:
     root_path: str
     url_scheme: str
     client_timeout: float   # seconds a worker waits on a stalled client
+    timeout: float          # --timeout: seconds a request may go without progress (0: never)
+    supervised: bool        # a supervisor replaces this process when it loses capacity
     keep_alive: float       # idle seconds of a kept ASGI connection
     websocket: WebSocketSettings
     queue_id: int

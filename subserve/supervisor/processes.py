@@ -53,6 +53,7 @@ from subserve import log as logs
 from subserve.config import Config
 from subserve.errors import EXIT_APP_LOAD, EXIT_OK, EXIT_STOP_FAILED
 from subserve.handoff.report import LoadFailure
+from subserve.handoff.signals import RENEW
 from subserve.isolation.refusal import Refusal
 from subserve.supervisor.fallback import INTERPRETER, PROCESS, THREAD, announce, fallback_kind
 from subserve.supervisor.listeners import describe
@@ -66,7 +67,7 @@ from subserve.supervisor.serving import (
 
 log = logging.getLogger(logs.ERROR)
 
-HANDLED = STOP_SIGNALS | {signal.SIGHUP, signal.SIGCHLD}
+HANDLED = STOP_SIGNALS | {signal.SIGHUP, signal.SIGCHLD, RENEW}
 READY = b"ready\n"
 MAX_RESTART_DELAY = 30.0
 YOUNG = 10.0  # seconds: a child dying younger than this makes the next restart wait longer
@@ -82,6 +83,8 @@ class Child:
     started: float
     ready: bool = False
     report: bytearray = field(default_factory=bytearray)
+    replaces: int = 0            # the pid of the child this one succeeds, once ready
+    retiring: bool = False       # a successor was forked: its end is no crash
 
 
 class ProcessSupervisor:
@@ -137,7 +140,7 @@ class ProcessSupervisor:
 
     # -- children -----------------------------------------------------------------
 
-    def _fork(self, index: int) -> None:
+    def _fork(self, index: int, replaces: int = 0) -> None:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
@@ -147,7 +150,7 @@ class ProcessSupervisor:
                     os.close(child.ready_fd)
             os._exit(serve_child(self.config, self.listeners, self.kind, index, write_fd))
         os.close(write_fd)
-        self.children[pid] = Child(index, pid, read_fd, time.monotonic())
+        self.children[pid] = Child(index, pid, read_fd, time.monotonic(), replaces=replaces)
 
     def _wait_ready(self, deadline: float) -> LoadFailure | None:
         """Read every booting child's report until all are ready; a failure, or
@@ -196,6 +199,8 @@ class ProcessSupervisor:
                 return self._stop_children(self.config.graceful_timeout)
             if info is not None and info.si_signo == signal.SIGHUP:
                 log.info("received SIGHUP: ignored (reload is not supported yet)")
+            if info is not None and info.si_signo == RENEW:
+                self._succeed(info.si_pid)
             self._reap()
             failure = self._restart_due()
             if failure is not None:
@@ -217,6 +222,10 @@ class ProcessSupervisor:
                 continue  # an orphan of the app's: as PID 1 in a container we reap those too
             if child.ready_fd >= 0:
                 os.close(child.ready_fd)
+            if child.retiring:
+                log.info("%s (pid %d), replaced, %s", serving_name(self.kind, child.index), pid,
+                         describe_status(status))
+                continue
             young = time.monotonic() - child.started < YOUNG
             self.deaths_young = self.deaths_young + 1 if young else 0
             # the first death in a while restarts at once: capacity matters most
@@ -238,9 +247,22 @@ class ProcessSupervisor:
         failure = self._read_reports(0)
         for child in booting:
             if child.ready:
-                log.info("%s (pid %d) ready in %.2f s", serving_name(self.kind, child.index), child.pid,
-                         time.monotonic() - child.started)
+                log.info("%s (pid %d) ready in %.2f s", serving_name(self.kind, child.index),
+                         child.pid, time.monotonic() - child.started)
+                if child.replaces in self.children:
+                    _signal(child.replaces, signal.SIGTERM)  # it drains, then exits
         return failure
+
+    def _succeed(self, pid: int) -> None:
+        """Child ``pid`` lost capacity and asked for a successor: fork it; the
+        old child is stopped gracefully once the successor is ready."""
+        child = self.children.get(pid)
+        if child is None or child.retiring or not child.ready:
+            return
+        child.retiring = True
+        log.warning("%s (pid %d) asked for a successor: starting it",
+                    serving_name(self.kind, child.index), pid)
+        self._fork(child.index, replaces=pid)
 
     # -- stopping ---------------------------------------------------------------------
 
@@ -307,7 +329,8 @@ def serve_child(config: Config, listeners: list[socket.socket], kind: str, index
     # A fault in the app prints the Python traceback of every thread of this
     # process's main interpreter before the supervisor logs the signal.
     faulthandler.enable(all_threads=True)
-    serving = Serving(config, listeners, THREAD if kind == PROCESS else kind, first_index=index)
+    serving = Serving(config, listeners, THREAD if kind == PROCESS else kind, first_index=index,
+                      supervised=True)
     try:
         failure = serving.boot()
         _write_all(ready_fd, READY if failure is None else failure.encode().encode())

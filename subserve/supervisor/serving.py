@@ -25,12 +25,13 @@ from subserve import log as logs
 from subserve.config import Config
 from subserve.errors import EXIT_OK, EXIT_STOP_FAILED
 from subserve.handoff.report import LoadFailure
+from subserve.handoff.signals import RENEW, THREAD_LOST
 from subserve.supervisor.fallback import INTERPRETER, THREAD
 
 log = logging.getLogger(logs.ERROR)
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
-HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP}
+HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP, THREAD_LOST}
 # How often the supervisor looks at worker health while waiting for signals.
 SUPERVISE_INTERVAL = 1.0
 # Seconds workers always get to end their interpreter once told to stop.
@@ -62,13 +63,14 @@ class Serving:
     """
 
     def __init__(self, config: Config, listeners: list[socket.socket], kind: str, *,
-                 first_index: int = 0) -> None:
+                 first_index: int = 0, supervised: bool = False) -> None:
         if kind not in (INTERPRETER, THREAD):
             raise ValueError(f"a serving process runs interpreter or thread workers, not {kind}")
         self.config = config
         self.listeners = listeners
         self.kind = kind
         self.first_index = first_index
+        self.supervised = supervised   # a supervisor starts a successor when capacity is lost
         self.workers = config.workers if kind == INTERPRETER else 1
         self.queue: _engine.Queue | None = None
         self.engine: _engine.Engine | None = None
@@ -98,7 +100,8 @@ class Serving:
                 os.close(fd)
             raise
         settings = cfg.worker_settings(self.queue.id, self.engine.id, kind=self.kind,
-                                       first_index=self.first_index)
+                                       first_index=self.first_index,
+                                       supervised=self.supervised)
         self.pool = _engine.pool_start(settings.bootstrap_program(), self.workers,
                                        main_interpreter=self.kind == THREAD)
         return self._wait_for_workers()
@@ -131,21 +134,45 @@ class Serving:
     # -- serving ------------------------------------------------------------------
 
     def supervise(self) -> int | None:
-        """Wait for a stop signal; None if every worker died first."""
+        """Wait for a stop signal; None if every worker died first.
+
+        Under a supervisor, a process that loses capacity (a worker died, a
+        watchdog lost a thread to a request blocked in C) stops accepting,
+        asks the supervisor for a successor (``RENEW``), and finishes what
+        it has until the supervisor stops it, once the successor is ready;
+        connections wait in the backlog meanwhile."""
+        renewing = False
+        known_dead: set[int] = set()
         while True:
             info = signal.sigtimedwait(HANDLED_SIGNALS, SUPERVISE_INTERVAL)
             if info is not None and info.si_signo in STOP_SIGNALS:
                 return info.si_signo
-            if info is not None:
+            lost = info is not None and info.si_signo == THREAD_LOST
+            if info is not None and not lost:
                 log.info("received %s: ignored (reload is not supported yet)",
                          signal.Signals(info.si_signo).name)
             statuses = self.pool.wait(0)
-            dead = [msg for state, _, msg in statuses if state == _engine.WORKER_EXITED]
-            for msg in dead:
-                if msg:
-                    log.error("a worker exited: %s", msg)
+            dead = {i for i, (state, _, _) in enumerate(statuses) if state == _engine.WORKER_EXITED}
+            for i in sorted(dead - known_dead):
+                log.error("worker %d exited: %s", self.first_index + i,
+                          statuses[i][2] or "(no message)")
             if len(dead) == len(statuses):
                 return None
+            if (lost or dead - known_dead) and not renewing:
+                renewing = self._renew("a worker exited" if dead - known_dead
+                                       else "a thread is stuck in a request")
+            known_dead = dead
+
+    def _renew(self, why: str) -> bool:
+        """Ask the supervisor for a successor; whether one was asked for."""
+        if not self.supervised:
+            log.error("%s: serving on with less capacity (the supervisor would start a "
+                      "successor; this server runs with --no-supervisor)", why)
+            return False
+        log.warning("%s: asking the supervisor for a successor", why)
+        self.engine.drain()  # new connections wait in the backlog for the successor
+        os.kill(os.getppid(), RENEW)
+        return True
 
     def graceful_stop(self) -> int:
         """Stop accepting, let the requests in flight finish within

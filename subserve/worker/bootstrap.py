@@ -28,6 +28,7 @@ from subserve.isolation.appload import describe_load_error, load_app
 from subserve.isolation.refusal import find_refusal
 from subserve.worker.accesslog import AccessLog
 from subserve.worker.interface import WSGI, as_asgi3, detect
+from subserve.worker.watchdog import Watchdog
 
 error_log = logging.getLogger(log.ERROR)
 
@@ -140,9 +141,19 @@ def serve_app(kind: str, application: Callable[..., Any], settings: WorkerSettin
             from subserve.wsgi.handler import WSGIHandler
             handler = partial(WSGIHandler, application, settings, access_log=access,
                               error_log=error_log, is_draining=lambda: engine.draining)
+            watchdog = (Watchdog(settings.timeout, log.worker_thread_name(name, settings.threads),
+                                 engine if settings.supervised else None)
+                        if settings.timeout > 0 else None)
+            handler = partial(handler, watchdog=watchdog)
             report(True, "wsgi")  # ready: and the interface it serves
-            serve_on_threads(handler, settings, index, name,
-                             access.flush if access is not None else _nothing, queue, engine)
+            if watchdog is not None:
+                watchdog.start()
+            try:
+                serve_on_threads(handler, settings, index, name,
+                                 access.flush if access is not None else _nothing, queue, engine)
+            finally:
+                if watchdog is not None:
+                    watchdog.stop()
         else:
             from subserve.asgi.loop import run_asgi
             run_asgi(application, settings, report, access_log=access, queue=queue,

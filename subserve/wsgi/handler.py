@@ -16,6 +16,10 @@ Choices made here (the response head's rules are ``http.response``'s):
   abort the response.  A malformed request body answers 400 and closes.
 - The fd goes back to the engine after the request, and may soon carry
   another client: a ``write`` or ``wsgi.input`` the app kept is cut off.
+- With ``--timeout``, each handler thread has a watchdog ``Slot``: a request
+  that makes no progress for that long gets ``RequestTimeout`` raised in it,
+  answered 504 (connection closing), or the connection closed if the
+  response had started (``worker.watchdog``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from subserve.handoff.item import CHUNKED
 from subserve.handoff.settings import WorkerSettings
 from subserve.http.response import MAX_DRAIN, HeadEncoder, error_page
 from subserve.worker.accesslog import AccessLog
+from subserve.worker.watchdog import RequestTimeout, Watchdog
 from subserve.wsgi.environ import EnvironBuilder
 from subserve.wsgi.input import NO_BODY, WSGIInput
 from subserve.wsgi.response import WSGIResponse
@@ -47,8 +52,11 @@ class WSGIHandler:
         access_log: AccessLog | None,
         error_log: logging.Logger,
         is_draining: Callable[[], bool],
+        watchdog: Watchdog | None = None,
     ) -> None:
         self.app = app
+        # made on the handler thread that serves with it: the slot is that thread's
+        self.slot = watchdog.slot() if watchdog is not None else None
         self.access_log = access_log
         self.error_log = error_log
         self.is_draining = is_draining
@@ -63,6 +71,14 @@ class WSGIHandler:
 
     def handle(self, item: tuple[int, int, int, bytes, bytes]) -> tuple[bool, bytes]:
         """Serve the request in ``item``; return ``(keep_alive, leftover)``."""
+        if self.slot is None:
+            return self._serve(item)
+        try:
+            return self._serve(item)
+        finally:
+            self.slot.end()
+
+    def _serve(self, item: tuple[int, int, int, bytes, bytes]) -> tuple[bool, bytes]:
         fd, flags, content_length, record, data = item
         start = time.perf_counter() if self.access_log is not None else 0.0
         environ = self.builder.build(record, flags, content_length)
@@ -72,6 +88,8 @@ class WSGIHandler:
             inp = NO_BODY
         environ["wsgi.input"] = inp
         resp = WSGIResponse(self, fd, flags, inp, environ["REQUEST_METHOD"] == "HEAD")
+        if self.slot is not None:
+            self.slot.begin(fd, resp, environ)
         try:
             result = self.app(environ, resp.start_response)
             try:
@@ -82,8 +100,10 @@ class WSGIHandler:
                     if close is not None:
                         close()
             keep = resp.keep_alive()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # SystemExit too: it ends no worker
             keep = self._failed(environ, resp, exc)
+        except RequestTimeout:
+            keep = False if resp.head_sent or resp.gone else self._send_error(resp, 504)
         leftover = b""
         if keep:
             if inp is NO_BODY:
@@ -101,7 +121,7 @@ class WSGIHandler:
             self._log_access(environ, resp, start)
         return keep, leftover
 
-    def _failed(self, environ: dict[str, Any], resp: WSGIResponse, exc: Exception) -> bool:
+    def _failed(self, environ: dict[str, Any], resp: WSGIResponse, exc: BaseException) -> bool:
         """Answer 400/500 for an exception if still possible; keep-alive?"""
         # the app may have rewritten the environ: read it defensively
         method, target = environ.get("REQUEST_METHOD"), environ.get("RAW_URI")
@@ -122,7 +142,7 @@ class WSGIHandler:
         reason, body = error_page(status)
         headers = [("Content-Type", "text/plain; charset=utf-8"),
                    ("Content-Length", str(len(body)))]
-        if status == 400 or resp.inp.broken:
+        if status in (400, 504) or resp.inp.broken:
             headers.append(("Connection", "close"))
         resp.reset()
         try:

@@ -113,6 +113,9 @@ class WSGIResponse:
         else:
             self._send(data)
         self.sent += len(data)
+        slot = self.handler.slot
+        if slot is not None:
+            slot.progress()  # a streaming response lives as long as it sends
 
     # -- serving the app's iterable ----------------------------------------
 

@@ -5,7 +5,8 @@ Runs in: a worker of the server under test (any kind).
 - ``/`` answers ``{"pid": ..., "interpreter": ...}``;
 - ``/segfault`` reads address 0 (SIGSEGV);
 - ``/abort`` calls abort() (SIGABRT);
-- ``/exit`` calls ``os._exit(1)``.
+- ``/exit`` calls ``os._exit(1)``;
+- ``/systemexit`` raises SystemExit in the handler thread.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def app(environ, start_response):
         os.abort()
     elif path == "/exit":
         os._exit(1)
+    elif path == "/systemexit":
+        raise SystemExit(1)
     body = json.dumps({"pid": os.getpid(), "interpreter": int(get_current()[0])}).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
