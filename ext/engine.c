@@ -130,6 +130,8 @@ static void close_conn_locked(ss_engine *e, ss_conn *c)
     list_unlink(e, c);
     e->stats.open--;
     close_conn(e, c);
+    if (e->draining)
+        pthread_cond_broadcast(&e->idle_cond); /* wait_idle counts lingering ones */
 }
 
 static void set_timeouts(int fd, int64_t ms)
@@ -398,15 +400,25 @@ static void close_owned_locked(ss_engine *e)
             close_conn_locked(e, e->lists[which].head);
 }
 
-/* With e->mu held: stop accepting and close every connection the engine owns. */
+/* With e->mu held: stop accepting, and give every connection the engine
+ * owns (idle keep-alive ones, fresh ones, partial heads) at most
+ * SS_DRAIN_LINGER_MS more to deliver a request. Closing them at once would
+ * cut the request a client sent on a kept connection just before the
+ * drain, and it was already on its way: the client sees a reset for a
+ * request it cannot know was never read. A request that arrives is served,
+ * its response saying Connection: close. min(deadline, cap) keeps each
+ * deadline list in order. */
 static void drain_locked(ss_engine *e)
 {
     if (e->drained_listeners)
         return;
     close_listeners_locked(e);
-    close_owned_locked(e);
-    if (e->stats.busy == 0)
-        pthread_cond_broadcast(&e->idle_cond);
+    int64_t cap = ss_now_ms() + SS_DRAIN_LINGER_MS;
+    for (int which = LIST_HEADER; which <= LIST_IDLE; which++)
+        for (ss_conn *c = e->lists[which].head; c != NULL; c = c->next)
+            if (c->deadline > cap)
+                c->deadline = cap;
+    pthread_cond_broadcast(&e->idle_cond);
 }
 
 static void handle_event(ss_engine *e, uint64_t data)
@@ -670,7 +682,10 @@ int64_t ss_engine_wait_idle(ss_engine *e, int64_t timeout_ms)
 {
     struct timespec deadline = ss_deadline_after(timeout_ms);
     pthread_mutex_lock(&e->mu);
-    while (!e->obj.closed && (e->stats.busy > 0 || (e->draining && !e->drained_listeners))) {
+    /* Draining, the connections the engine still owns linger (drain_locked):
+     * idle means none busy and none owned. */
+    while (!e->obj.closed && (e->stats.busy > 0 ||
+                              (e->draining && (!e->drained_listeners || e->stats.open > 0)))) {
         if (pthread_cond_timedwait(&e->idle_cond, &e->mu, &deadline) == ETIMEDOUT)
             break;
     }
@@ -736,11 +751,16 @@ static int claim_locked(ss_engine *e, int fd, ss_conn **out)
 static void give_back_locked(ss_engine *e, ss_conn *c, int close_it)
 {
     finish_busy_locked(e, c);
-    if (close_it || e->draining || e->stopping) {
+    if (close_it || e->stopping) {
         close_conn_locked(e, c);
         return;
     }
-    int64_t deadline = ss_now_ms() + (c->len ? e->cfg.header_timeout_ms : e->cfg.keepalive_ms);
+    int64_t now = ss_now_ms();
+    int64_t deadline = now + (c->len ? e->cfg.header_timeout_ms : e->cfg.keepalive_ms);
+    /* A response that went out keep-alive as the drain began: the client may
+     * be sending its next request; it lingers like the others (drain_locked). */
+    if (e->draining && deadline > now + SS_DRAIN_LINGER_MS)
+        deadline = now + SS_DRAIN_LINGER_MS;
     list_append(e, c, c->len ? LIST_HEADER : LIST_IDLE, deadline);
     if (arm(e, c, EPOLL_CTL_MOD) != SS_OK) {
         close_conn_locked(e, c);
@@ -788,8 +808,9 @@ static parse_outcome take_leftover(ss_engine *e, ss_conn *c, const char *data, s
 int ss_engine_next_request(ss_engine *e, int fd, const char *data, size_t len, ss_item **next)
 {
     *next = NULL;
-    /* Draining: no next request is served; the park closes the connection. */
-    if (len == 0 || __atomic_load_n(&e->draining, __ATOMIC_ACQUIRE))
+    /* Draining, a request the client already sent is still served (its
+     * response says Connection: close); with none, the park closes it. */
+    if (len == 0)
         return hand_back(e, fd, 0);
     pthread_mutex_lock(&e->mu);
     ss_conn *c = NULL;

@@ -20,6 +20,9 @@
 
 /* Default timeouts in seconds, exported as _engine.DEFAULT_*. */
 #define SS_DEFAULT_KEEPALIVE 5.0
+/* Draining, how long a connection the engine owns may still deliver a
+ * request (a kept one whose client was sending its next as the drain began). */
+#define SS_DRAIN_LINGER_MS 250
 #define SS_DEFAULT_HEADER_TIMEOUT 10.0
 #define SS_DEFAULT_CLIENT_TIMEOUT 60.0
 

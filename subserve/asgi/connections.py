@@ -28,8 +28,11 @@ Rules:
   one lazy timer that is re-armed only when it fires early, not a timer per
   request.
 - On a graceful stop (the engine's drain fd turns readable), idle kept
-  connections go back at once (the engine closes them), none is kept any
-  more, and open WebSockets are closed with 1001.
+  connections go back to the engine at once, none is kept any more, and
+  open WebSockets are closed with 1001. The engine gives them a moment to
+  deliver a request their client was already sending (answered with
+  ``Connection: close``) before it closes them: closing them here would cut
+  that request.
 """
 
 from __future__ import annotations
@@ -152,16 +155,22 @@ class Connections:
     # -- stopping -------------------------------------------------------------------
 
     def _on_drain(self) -> None:
-        """A graceful stop began: let idle connections go and close WebSockets."""
+        """A graceful stop began: idle connections back to the engine (which
+        lets them linger, see the module's docstring); close WebSockets."""
         self.loop.remove_reader(self.drain_fd)  # it stays readable: look once
-        self.stop()
+        self.stop(linger=True)
         self.server.on_drain()
 
-    def stop(self) -> None:
-        """Keep no connection any more; idle ones are closed now."""
+    def stop(self, *, linger: bool = False) -> None:
+        """Keep no connection any more; idle ones are closed now, or handed
+        back to the engine to linger."""
         self.stopping = True
         for conn in [c for c in self.kept.values() if not c.busy]:
-            self._let_go(conn)
+            if linger:
+                self.forget(conn.fd)
+                self.server.engine.park(conn.fd)
+            else:
+                self._let_go(conn)
 
     def close(self) -> None:
         self.stop()
