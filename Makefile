@@ -11,7 +11,7 @@ EXT := subserve/_engine$(shell test -x $(PY) && $(PY) -c 'import sysconfig; prin
 BIND ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit build lint test-asan bench bench-install bench-quick docker-test clean
+.PHONY: run test test-unit build lint test-asan bench bench-install bench-quick bench-recovery docker-test clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.13 found; see scripts/find-python" >&2; exit 1; }
@@ -54,6 +54,11 @@ bench: bench-install
 # A few minutes: one 3 s run per row, 2 workers only.
 bench-quick: bench-install
 	bench/.venv/bin/python bench/run.py --quick --repeat 1 --workers 2
+
+# Recovery figures: segfault -> first answer, a stuck request -> capacity back,
+# the supervisor's memory (a few minutes; subserve alone, no peers).
+bench-recovery: build
+	$(PY) bench/recovery.py
 
 # Build the Docker image against a local Debian + CPython 3.13 base (Docker Hub
 # is out of reach here), run the demo app in it and check HTTP, non-root, the

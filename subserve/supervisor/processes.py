@@ -251,6 +251,11 @@ class ProcessSupervisor:
                          child.pid, time.monotonic() - child.started)
                 if child.replaces in self.children:
                     _signal(child.replaces, signal.SIGTERM)  # it drains, then exits
+            elif now - child.started > self.config.boot_timeout and failure is None:
+                # as at start-up: an app that no longer loads in time stops the server
+                failure = LoadFailure(f"the app did not load within "
+                                      f"{self.config.boot_timeout:.0f} s (restarted serving process, "
+                                      f"pid {child.pid})")
         return failure
 
     def _succeed(self, pid: int) -> None:
