@@ -342,7 +342,9 @@ def serve_child(config: Config, listeners: list[socket.socket], kind: str, index
         os.close(ready_fd)
         if failure is not None:
             return EXIT_APP_LOAD
-        serving.start(share_listeners=kind == PROCESS)
+        # alone on its sockets (one process, or the other kinds), a process
+        # accepts freely: pausing would leave connections to nobody
+        serving.start(share_listeners=kind == PROCESS and config.workers > 1)
         signum = serving.supervise()
         if signum is None:
             log.error("every worker has exited")

@@ -34,6 +34,8 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 HANDLED_SIGNALS = STOP_SIGNALS | {signal.SIGHUP, THREAD_LOST}
 # How often the supervisor looks at worker health while waiting for signals.
 SUPERVISE_INTERVAL = 1.0
+# A busy count no engine reaches: one accept per wake-up, never a pause.
+NEVER_FULL = 1 << 40
 # Seconds workers always get to end their interpreter once told to stop.
 WORKER_EXIT_GRACE = 2.0
 
@@ -124,11 +126,15 @@ class Serving:
 
     def start(self, *, share_listeners: bool = False) -> None:
         """Accept connections from now on. ``share_listeners``: engines of other
-        processes accept on the same sockets (the process kind); a WSGI
-        process whose threads are all busy then leaves new connections to
-        them (an ASGI loop takes many at once, and is never full)."""
-        if share_listeners and self.interface == "wsgi":
-            self.engine.limit_accepting(self.config.threads)
+        processes accept on the same sockets (the process kind). Each then
+        accepts one connection per wake-up, so that a burst spreads over the
+        processes instead of going to whichever woke first (seen: all 64 of
+        wrk's connections in one of two), and a WSGI process whose threads
+        are all busy leaves new connections to the others (an ASGI loop
+        takes many at once: it is never full)."""
+        if share_listeners:
+            self.engine.limit_accepting(self.config.threads if self.interface == "wsgi"
+                                        else NEVER_FULL)
         self.engine.start()
 
     # -- serving ------------------------------------------------------------------
