@@ -21,7 +21,7 @@ from bench.servers import read_peer_status
 
 PACKAGES = (
     "subserve", "gunicorn", "uvicorn", "uvloop", "httptools", "granian", "bjoern",
-    "mod_wsgi", "flask", "django",
+    "mod_wsgi", "flask", "django", "fastapi", "pydantic-core",
 )  # fmt: skip
 
 

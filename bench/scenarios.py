@@ -3,8 +3,8 @@
 Runs in: the benchmark driver (outside the server).
 
 The driver imports the stdlib apps (bench.apps.NAME) only to know their
-bodies. It never imports the Flask and Django apps: their pages are checked
-for a marker instead, which keeps the frameworks out of the driver.
+bodies. It never imports the Flask, Django and FastAPI apps: their pages are
+checked for a marker instead, which keeps the frameworks out of the driver.
 """
 
 from __future__ import annotations
@@ -75,5 +75,12 @@ def all_scenarios(cpu_iterations: int) -> list[Scenario]:
             "wsgi",
             "django_app:app",
             contains=(b"<title>Django page</title>", _PAGE_ITEM),
+        ),
+        Scenario(
+            "fastapi",
+            "FastAPI hello JSON (pydantic response model, ASGI)",
+            "asgi",
+            "fastapi_app:app",
+            contains=(b'"message":"Hello, world!"', b'"tags":["fast","api"]'),
         ),
     ]
