@@ -34,6 +34,7 @@ class RunInfo:
     settings: WrkSettings
     threads: int
     workers: list[int]
+    memory_workers: list[int]  # of the memory pass
     machine: dict[str, str]
 
 
@@ -125,10 +126,12 @@ def markdown(
             "",
         ]
     for scenario in scenarios:
-        rows = [r for r in results if r.scenario == scenario.key]
+        rows = [r for r in results if r.scenario == scenario.key and r.phase == "load"]
         if rows:
             out += [f"## {scenario.title}", "", _table(rows), ""]
+            out += _kind_note(rows)
             out += _speedup_note(rows)
+    out += _memory(results, scenarios, info)
     out += _skipped(results)
     out += _commands(results)
     out += _failures(results)
@@ -157,8 +160,13 @@ def _header(info: RunInfo) -> list[str]:
            "whatever their thread counts (with autogroups off, or in wrk's session, every "
            "thread competes alike and servers with more threads take more of the CPU)."
            if m.get("autogroup") == "on" else "every thread competes alike."),
-        f"- Workers: {', '.join(map(str, info.workers))}: interpreters for subserve, processes "
-        f"for the others; thread-pooled WSGI servers (subserve, gunicorn gthread, granian's "
+        f"- Workers: {', '.join(map(str, info.workers))}: for subserve, OWN_GIL interpreters "
+        "(its default worker kind, auto; forked processes for an app that refuses them, as its "
+        "log says under the table); processes for subserve-process (`--worker-kind process`) "
+        "and the others; for subserve-thread (`--worker-kind thread`), one copy of the app in "
+        f"the main interpreter with workers x {info.threads} threads (one GIL: the same "
+        "concurrency as the others, not their parallelism). Thread-pooled WSGI servers "
+        "(subserve, gunicorn gthread, granian's "
         f"blocking threads, mod_wsgi) get {info.threads} threads per worker. "
         f"More workers than the {m['nproc']} cores (e.g. 8) cannot add speed: those rows show "
         "what each extra worker costs in memory.",
@@ -198,6 +206,68 @@ def _cell(text: str) -> str:
     return text if len(text) <= 100 else text[:97] + "..."
 
 
+def _short_kind(kind: str) -> str:
+    """The kind without the fallback's reason: "process (auto fallback)"."""
+    return kind.split(" (")[0] + (" (auto fallback)" if "auto fell back" in kind else "")
+
+
+def _kind_note(rows: list[Result]) -> list[str]:
+    """What subserve's log said it served with, per server, under its table."""
+    kinds: dict[str, list[str]] = {}
+    for r in rows:
+        if r.kind and r.kind not in kinds.setdefault(r.server, []):
+            kinds[r.server].append(r.kind)
+    if not kinds:
+        return []
+    said = "; ".join(f"{server}: {', '.join(found)}" for server, found in kinds.items())
+    return [f"Worker kind, from the server's log: {said}.", ""]
+
+
+def _memory(results: list[Result], scenarios: list[Scenario], info: RunInfo) -> list[str]:
+    """The memory pass: PSS per worker count and per extra worker, one line per app and server."""
+    rows = [r for r in results if r.phase == "memory"]
+    if not rows:
+        return []
+    counts = info.memory_workers
+    lo, hi = min(counts), max(counts)
+    out = [
+        "## Memory per extra worker (PSS)",
+        "",
+        "PSS of the server's whole process tree, each server started fresh at each worker "
+        f"count, taken after the {info.settings.warmup} s warm-up (no measured runs; a load "
+        "row's PSS above is taken after its runs, so the two may differ by a few MiB). "
+        f"MiB per extra worker: (PSS at {hi} - PSS at {lo}) / {hi - lo}. For subserve-thread "
+        f"a worker is {info.threads} more threads of the one interpreter (threads instead of "
+        f"workers); every other worker brings {info.threads} threads (WSGI) or one event "
+        "loop (ASGI) with it. kind: what subserve's log said it served with; the others "
+        "fork a process per worker.",
+        "",
+        "| app | server | kind | "
+        + " | ".join(f"PSS MiB at {n}" for n in counts)
+        + f" | MiB per extra worker | procs at {hi} |",
+        "|---|---|---|" + "--:|" * (len(counts) + 2),
+    ]
+    for scenario in scenarios:
+        mine = [r for r in rows if r.scenario == scenario.key]
+        for server in _servers_in(mine):
+            points = {r.workers: r for r in mine if r.server == server}
+            pss = {n: r.pss_mib for n, r in points.items() if r.status == "ok" and r.pss_mib}
+            cells = [
+                fmt(pss[n], 1) if n in pss else f"**{points[n].status}**" if n in points else "–"
+                for n in counts
+            ]
+            extra = (pss[hi] - pss[lo]) / (hi - lo) if lo in pss and hi in pss and hi > lo else None
+            kinds = list(dict.fromkeys(_short_kind(r.kind) for r in points.values() if r.kind))
+            top = points.get(hi)
+            out.append(
+                f"| {scenario.key} | {server} | {', '.join(kinds) or '–'} | "
+                + " | ".join(cells)
+                + f" | {fmt(extra, 1)} | {fmt(top.processes if top else None, 0)} |"
+            )
+    out.append("")
+    return out + _kind_note([r for r in rows if "auto fell back" in r.kind][:1])
+
+
 def _speedup_note(rows: list[Result]) -> list[str]:
     subserve = {r.workers: r for r in rows if r.server == "subserve" and r.status == "ok"}
     one, two = subserve.get(1), subserve.get(2)
@@ -218,10 +288,13 @@ def _skipped(results: list[Result]) -> list[str]:
 
 def _commands(results: list[Result]) -> list[str]:
     out = ["## Command lines", ""]
-    out += [
-        f"- {r.scenario} / {r.server} / {r.workers}: `{r.command}`" for r in results if r.command
-    ]
+    out += [f"- {_label(r)}: `{r.command}`" for r in results if r.command]
     return out + [""]
+
+
+def _label(r: Result) -> str:
+    memory = "memory / " if r.phase == "memory" else ""
+    return f"{memory}{r.scenario} / {r.server} / {r.workers}"
 
 
 def _failures(results: list[Result]) -> list[str]:
@@ -230,7 +303,7 @@ def _failures(results: list[Result]) -> list[str]:
         return []
     out = ["## Failures", ""]
     for r in failed:
-        out += [f"### {r.scenario} / {r.server} / {r.workers} workers", "", r.detail, ""]
+        out += [f"### {_label(r)} workers", "", r.detail, ""]
         if r.log_tail:
             out += ["Server output (last lines):", "", "```", r.log_tail, "```", ""]
     return out
@@ -244,6 +317,7 @@ def write_json(path: Path, results: list[Result], info: RunInfo) -> None:
         "settings": dataclasses.asdict(info.settings),
         "threads": info.threads,
         "workers": info.workers,
+        "memory_workers": info.memory_workers,
         "results": [dataclasses.asdict(r) for r in results],
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
@@ -269,7 +343,7 @@ def write_chart(
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    ok = [r for r in results if r.status == "ok"]
+    ok = [r for r in results if r.status == "ok" and r.phase == "load"]
     if not ok:
         return False
     fig, (bars, memory) = plt.subplots(
