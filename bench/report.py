@@ -234,7 +234,7 @@ def _memory(results: list[Result], scenarios: list[Scenario], info: RunInfo) -> 
         "## Memory per extra worker (PSS)",
         "",
         "PSS of the server's whole process tree, each server started fresh at each worker "
-        f"count, taken after the {info.settings.warmup} s warm-up (no measured runs; a load "
+        f"count, taken after a {max(info.settings.warmup, 1)} s warm-up (no measured runs; a load "
         "row's PSS above is taken after its runs, so the two may differ by a few MiB). "
         f"MiB per extra worker: (PSS at {hi} - PSS at {lo}) / {hi - lo}. For subserve-thread "
         f"a worker is {info.threads} more threads of the one interpreter (threads instead of "
@@ -333,7 +333,11 @@ def chart_workers(workers: list[int]) -> int:
 
 
 def write_chart(
-    path: Path, results: list[Result], scenarios: list[Scenario], workers: list[int]
+    path: Path,
+    results: list[Result],
+    scenarios: list[Scenario],
+    workers: list[int],
+    memory_workers: list[int],
 ) -> bool:
     """Two panels: req/s per scenario and server, and PSS vs workers. False if nothing to draw."""
     try:
@@ -349,9 +353,13 @@ def write_chart(
     fig, (bars, memory) = plt.subplots(
         2, 1, figsize=(13, 10), gridspec_kw={"height_ratios": [3, 2]}
     )
-    colours = _colours(_servers_in(ok))
+    memory_rows = [r for r in results if r.status == "ok" and r.phase == "memory"]
+    colours = _colours(_servers_in(ok + memory_rows))
     _draw_rps(bars, ok, scenarios, chart_workers(workers), colours)
-    _draw_pss(memory, ok, workers, colours)
+    if memory_rows:
+        _draw_pss(memory, memory_rows, memory_workers, colours, "memory pass")
+    else:
+        _draw_pss(memory, [r for r in ok if r.scenario in ("hello", "hello-asgi")], workers, colours)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -397,19 +405,33 @@ def _draw_rps(
     ax.margins(y=0.25)
 
 
-def _draw_pss(ax: object, ok: list[Result], workers: list[int], colours: dict) -> None:
-    # Memory per worker count on the simplest app of each interface, so the
-    # lines show the servers' own cost, not the app's.
-    for key, style in (("hello", "-o"), ("hello-asgi", "--s")):
-        rows = [r for r in ok if r.scenario == key]
-        for server in _servers_in(rows):
-            points = sorted((r.workers, r.pss_mib) for r in rows if r.server == server)
-            label = f"{server} ({'ASGI' if key == 'hello-asgi' else 'WSGI'})"
-            ax.plot(*zip(*points, strict=True), style, color=colours[server], label=label)
+def _draw_pss(
+    ax: object,
+    rows: list[Result],
+    workers: list[int],
+    colours: dict,
+    what: str = "hello world",
+) -> None:
+    """PSS against workers, a line per app and server: the memory pass's rows when
+    there are any, else the hello apps' load rows (the servers' own cost, not the app's)."""
+    styles = ("-o", "--s", ":^", "-.d")
+    for i, key in enumerate(dict.fromkeys(r.scenario for r in rows)):
+        mine = [r for r in rows if r.scenario == key]
+        for server in _servers_in(mine):
+            points = sorted((r.workers, r.pss_mib) for r in mine if r.server == server)
+            ax.plot(
+                *zip(*points, strict=True),
+                styles[i % len(styles)],
+                color=colours[server],
+                label=f"{server} ({key})",
+            )
     ax.set_xticks(workers)
-    ax.set_xlabel("workers (interpreters for subserve, processes for the others)")
+    ax.set_xlabel(
+        "workers (interpreters for subserve, processes for subserve-process and the others, "
+        "x threads for subserve-thread)"
+    )
     ax.set_ylabel("PSS MiB, whole process tree")
-    ax.set_title("Memory vs workers, hello world (lower is better)")
+    ax.set_title(f"Memory vs workers, {what} (lower is better)")
     ax.legend(fontsize=8, ncols=3)
     ax.grid(alpha=0.3)
 

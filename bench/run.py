@@ -210,7 +210,7 @@ def write(
     args.out_dir.mkdir(parents=True, exist_ok=True)
     md_path = args.out_dir / f"{stem}.md"
     png_path = md_path.with_suffix(".png")
-    drawn = report.write_chart(png_path, results, scenarios, info.workers)
+    drawn = report.write_chart(png_path, results, scenarios, info.workers, info.memory_workers)
     md = report.markdown(results, scenarios, info, png_path.name if drawn else None)
     print(md)
     md_path.write_text(md)
