@@ -61,12 +61,17 @@ def machine_info(venv: Path) -> dict[str, str]:
         "cpu": cpu_model,
         "kernel": platform.release(),
         "memory": f"{int(mem_kib.group(1)) / 1024 / 1024:.1f} GiB" if mem_kib else "unknown",
-        "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "load": load_average(),
         "autogroup": _autogroup(),
         "wrk": _wrk_version(),
         "apache": _apache_version(),
         **_venv_versions(venv),
     }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the shared machine was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _wrk_version() -> str:
@@ -144,7 +149,8 @@ def _header(info: RunInfo) -> list[str]:
         f"# subserve benchmark, {info.started:%Y-%m-%d %H:%M} UTC",
         "",
         f"- Machine: {m['nproc']} cores ({m['cpu']}), {m['memory']}, Linux {m['kernel']}; "
-        f"load average at the start {m['load']}",
+        f"load average at the start {m['load']}"
+        + (f", at the end {m['load_end']}" if "load_end" in m else ""),
         f"- Python (bench venv): {m.get('python')}",
         "- Versions: "
         + ", ".join(f"{name} {m.get(name, '?')}" for name in PACKAGES)

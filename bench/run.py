@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     try:
         run_all(rows, args, settings, results)
+        # Other work on the machine moves wall-clock numbers: say how busy it got.
+        info.machine["load_end"] = report.load_average()
     except KeyboardInterrupt:
         procs.kill_everything()
         print("\ninterrupted; partial results (not written):\n", file=sys.stderr)
