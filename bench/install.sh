@@ -8,7 +8,7 @@
 #   - a separate venv, bench/.venv, from the CPython >= 3.13 that
 #     scripts/find-python prints, holding the peers (gunicorn,
 #     uvicorn[standard], granian, bjoern, mod_wsgi), the frameworks of the
-#     Flask and Django scenarios, matplotlib for the chart, and subserve
+#     Flask, Django and FastAPI scenarios, matplotlib for the chart, and subserve
 #     itself, built from a snapshot of the repo.
 # A peer that fails to install is recorded in bench/.venv/peers.tsv with the
 # reason and skipped; only a missing wrk or Python is fatal.
@@ -112,6 +112,8 @@ install_peer bjoern bjoern
 # Not peers, but recorded the same way: a missing one fails its scenario or the chart.
 install_peer flask flask
 install_peer django django
+# pydantic-core refuses OWN_GIL subinterpreters: subserve's auto kind serves it with processes.
+install_peer fastapi fastapi 'import fastapi, pydantic'
 install_peer matplotlib matplotlib 'import matplotlib.pyplot'
 
 if [ "$apache" = ok ]; then

@@ -8,6 +8,9 @@ p99 are reported with it. Errors are summed over all measured runs, so a
 flaky server cannot hide behind a clean median. CPU time is the server tree's
 utime+stime over the median run; PSS is taken once, after the last run, while
 every worker is still up and warm.
+
+The memory pass (phase "memory") starts the server the same way and warms it
+up, then takes its PSS and stops it: no measured runs.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class Result:
     scenario: str
     server: str
     workers: int
+    phase: str = "load"  # "load": measured wrk runs; "memory": PSS after the warm-up only
     status: str = "ok"  # "ok", "skipped", or "failed"
     detail: str = ""  # why it was skipped or failed
     command: str = ""
@@ -67,6 +71,7 @@ class Result:
     cpu_us_per_request: float | None = None
     pss_mib: float | None = None
     processes: int | None = None
+    kind: str = ""  # the worker kind the server's log names (subserve's), and why
     log_tail: str = ""
 
     @property
@@ -166,19 +171,26 @@ def measure(
     settings: WrkSettings,
     startup_timeout: float,
     logdir: Path,
+    phase: str = "load",
 ) -> Result:
-    result = Result(scenario.key, peer.name, workers)
+    """One row: `phase` "load" measures wrk runs, "memory" only the PSS after the warm-up."""
+    result = Result(scenario.key, peer.name, workers, phase)
     if peer.skip:
         result.status, result.detail = "skipped", peer.skip
         return result
     port = procs.free_port()
-    slug = f"{scenario.key}-{peer.name}-w{workers}"
+    slug = f"{phase}-{scenario.key}-{peer.name}-w{workers}"
     launch = Launch(scenario, workers, threads, settings.connections, port, logdir / slug)
     argv = peer.argv(launch)
     url = f"http://{procs.HOST}:{port}{scenario.path}"
     result.command = shlex.join(argv)
     log = logdir / f"{slug}.log"
-    print(f"[{scenario.key}] {peer.name} x{workers}: {result.command}", file=sys.stderr, flush=True)
+    print(
+        f"[{scenario.key}{' memory' if phase == 'memory' else ''}] {peer.name} x{workers}: "
+        + result.command,
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         proc = procs.spawn(argv, cwd=APPS, env={**os.environ, **scenario.env}, log=log)
     except OSError as err:
@@ -200,6 +212,8 @@ def measure(
         procs.stop(proc, grace=10.0)
         if result.status == "failed":
             result.log_tail = procs.log_tail(log)
+        if peer.kind_from_log:
+            result.kind = peer.kind_from_log(log.read_text(errors="replace"))
     print_progress(result)
     return result
 
@@ -222,8 +236,9 @@ def _check_and_load(
     if settings.warmup > 0:
         run_wrk(wrk_argv(settings, url, settings.warmup), settings.warmup)
     argv = wrk_argv(settings, url, settings.duration)
-    result.wrk_command = shlex.join(argv)
-    result.runs = [measured_run(proc, argv, settings.duration) for _ in range(settings.repeat)]
+    repeat = settings.repeat if result.phase == "load" else 0
+    result.wrk_command = shlex.join(argv) if repeat else ""
+    result.runs = [measured_run(proc, argv, settings.duration) for _ in range(repeat)]
     result.pss_mib = procs.tree_pss_kib(proc.pid) / 1024
     result.processes = len(procs.session_members(proc.pid))
     if proc.poll() is not None:
@@ -232,6 +247,8 @@ def _check_and_load(
 
 
 def _summarise(result: Result) -> None:
+    if not result.runs:  # the memory pass: PSS only
+        return
     # The median by req/s; with an even count, the lower of the middle two,
     # so the reported run is one that really happened.
     median = sorted(result.runs, key=lambda run: run.rps)[(len(result.runs) - 1) // 2]
@@ -247,10 +264,14 @@ def fmt(value: float | None, digits: int) -> str:
 
 
 def print_progress(result: Result) -> None:
-    if result.status == "ok":
+    kind = f" (kind {result.kind})" if result.kind else ""
+    if result.status == "ok" and result.phase == "memory":
+        line = f"    {fmt(result.pss_mib, 1)} MiB PSS, {result.processes} process(es){kind}"
+    elif result.status == "ok":
         line = (
             f"    {fmt(result.rps, 0)} req/s, p99 {fmt(result.p99_ms, 2)} ms, "
             f"{fmt(result.cpu_us_per_request, 1)} us CPU/req, {fmt(result.pss_mib, 1)} MiB PSS"
+            + kind
         )
     else:
         line = f"    {result.status}: {result.detail}"

@@ -21,7 +21,7 @@ from bench.servers import read_peer_status
 
 PACKAGES = (
     "subserve", "gunicorn", "uvicorn", "uvloop", "httptools", "granian", "bjoern",
-    "mod_wsgi", "flask", "django",
+    "mod_wsgi", "flask", "django", "fastapi", "pydantic-core",
 )  # fmt: skip
 
 
@@ -34,6 +34,7 @@ class RunInfo:
     settings: WrkSettings
     threads: int
     workers: list[int]
+    memory_workers: list[int]  # of the memory pass
     machine: dict[str, str]
 
 
@@ -60,12 +61,17 @@ def machine_info(venv: Path) -> dict[str, str]:
         "cpu": cpu_model,
         "kernel": platform.release(),
         "memory": f"{int(mem_kib.group(1)) / 1024 / 1024:.1f} GiB" if mem_kib else "unknown",
-        "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "load": load_average(),
         "autogroup": _autogroup(),
         "wrk": _wrk_version(),
         "apache": _apache_version(),
         **_venv_versions(venv),
     }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the shared machine was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def _wrk_version() -> str:
@@ -125,10 +131,12 @@ def markdown(
             "",
         ]
     for scenario in scenarios:
-        rows = [r for r in results if r.scenario == scenario.key]
+        rows = [r for r in results if r.scenario == scenario.key and r.phase == "load"]
         if rows:
             out += [f"## {scenario.title}", "", _table(rows), ""]
+            out += _kind_note(rows)
             out += _speedup_note(rows)
+    out += _memory(results, scenarios, info)
     out += _skipped(results)
     out += _commands(results)
     out += _failures(results)
@@ -141,7 +149,8 @@ def _header(info: RunInfo) -> list[str]:
         f"# subserve benchmark, {info.started:%Y-%m-%d %H:%M} UTC",
         "",
         f"- Machine: {m['nproc']} cores ({m['cpu']}), {m['memory']}, Linux {m['kernel']}; "
-        f"load average at the start {m['load']}",
+        f"load average at the start {m['load']}"
+        + (f", at the end {m['load_end']}" if "load_end" in m else ""),
         f"- Python (bench venv): {m.get('python')}",
         "- Versions: "
         + ", ".join(f"{name} {m.get(name, '?')}" for name in PACKAGES)
@@ -157,8 +166,13 @@ def _header(info: RunInfo) -> list[str]:
            "whatever their thread counts (with autogroups off, or in wrk's session, every "
            "thread competes alike and servers with more threads take more of the CPU)."
            if m.get("autogroup") == "on" else "every thread competes alike."),
-        f"- Workers: {', '.join(map(str, info.workers))}: interpreters for subserve, processes "
-        f"for the others; thread-pooled WSGI servers (subserve, gunicorn gthread, granian's "
+        f"- Workers: {', '.join(map(str, info.workers))}: for subserve, OWN_GIL interpreters "
+        "(its default worker kind, auto; forked processes for an app that refuses them, as its "
+        "log says under the table); processes for subserve-process (`--worker-kind process`) "
+        "and the others; for subserve-thread (`--worker-kind thread`), one copy of the app in "
+        f"the main interpreter with workers x {info.threads} threads (one GIL: the same "
+        "concurrency as the others, not their parallelism). Thread-pooled WSGI servers "
+        "(subserve, gunicorn gthread, granian's "
         f"blocking threads, mod_wsgi) get {info.threads} threads per worker. "
         f"More workers than the {m['nproc']} cores (e.g. 8) cannot add speed: those rows show "
         "what each extra worker costs in memory.",
@@ -198,6 +212,68 @@ def _cell(text: str) -> str:
     return text if len(text) <= 100 else text[:97] + "..."
 
 
+def _short_kind(kind: str) -> str:
+    """The kind without the fallback's reason: "process (auto fallback)"."""
+    return kind.split(" (")[0] + (" (auto fallback)" if "auto fell back" in kind else "")
+
+
+def _kind_note(rows: list[Result]) -> list[str]:
+    """What subserve's log said it served with, per server, under its table."""
+    kinds: dict[str, list[str]] = {}
+    for r in rows:
+        if r.kind and r.kind not in kinds.setdefault(r.server, []):
+            kinds[r.server].append(r.kind)
+    if not kinds:
+        return []
+    said = "; ".join(f"{server}: {', '.join(found)}" for server, found in kinds.items())
+    return [f"Worker kind, from the server's log: {said}.", ""]
+
+
+def _memory(results: list[Result], scenarios: list[Scenario], info: RunInfo) -> list[str]:
+    """The memory pass: PSS per worker count and per extra worker, one line per app and server."""
+    rows = [r for r in results if r.phase == "memory"]
+    if not rows:
+        return []
+    counts = info.memory_workers
+    lo, hi = min(counts), max(counts)
+    out = [
+        "## Memory per extra worker (PSS)",
+        "",
+        "PSS of the server's whole process tree, each server started fresh at each worker "
+        f"count, taken after a {max(info.settings.warmup, 1)} s warm-up (no measured runs; a load "
+        "row's PSS above is taken after its runs, so the two may differ by a few MiB). "
+        f"MiB per extra worker: (PSS at {hi} - PSS at {lo}) / {hi - lo}. For subserve-thread "
+        f"a worker is {info.threads} more threads of the one interpreter (threads instead of "
+        f"workers); every other worker brings {info.threads} threads (WSGI) or one event "
+        "loop (ASGI) with it. kind: what subserve's log said it served with; the others "
+        "fork a process per worker.",
+        "",
+        "| app | server | kind | "
+        + " | ".join(f"PSS MiB at {n}" for n in counts)
+        + f" | MiB per extra worker | procs at {hi} |",
+        "|---|---|---|" + "--:|" * (len(counts) + 2),
+    ]
+    for scenario in scenarios:
+        mine = [r for r in rows if r.scenario == scenario.key]
+        for server in _servers_in(mine):
+            points = {r.workers: r for r in mine if r.server == server}
+            pss = {n: r.pss_mib for n, r in points.items() if r.status == "ok" and r.pss_mib}
+            cells = [
+                fmt(pss[n], 1) if n in pss else f"**{points[n].status}**" if n in points else "–"
+                for n in counts
+            ]
+            extra = (pss[hi] - pss[lo]) / (hi - lo) if lo in pss and hi in pss and hi > lo else None
+            kinds = list(dict.fromkeys(_short_kind(r.kind) for r in points.values() if r.kind))
+            top = points.get(hi)
+            out.append(
+                f"| {scenario.key} | {server} | {', '.join(kinds) or '–'} | "
+                + " | ".join(cells)
+                + f" | {fmt(extra, 1)} | {fmt(top.processes if top else None, 0)} |"
+            )
+    out.append("")
+    return out + _kind_note([r for r in rows if "auto fell back" in r.kind][:1])
+
+
 def _speedup_note(rows: list[Result]) -> list[str]:
     subserve = {r.workers: r for r in rows if r.server == "subserve" and r.status == "ok"}
     one, two = subserve.get(1), subserve.get(2)
@@ -218,10 +294,13 @@ def _skipped(results: list[Result]) -> list[str]:
 
 def _commands(results: list[Result]) -> list[str]:
     out = ["## Command lines", ""]
-    out += [
-        f"- {r.scenario} / {r.server} / {r.workers}: `{r.command}`" for r in results if r.command
-    ]
+    out += [f"- {_label(r)}: `{r.command}`" for r in results if r.command]
     return out + [""]
+
+
+def _label(r: Result) -> str:
+    memory = "memory / " if r.phase == "memory" else ""
+    return f"{memory}{r.scenario} / {r.server} / {r.workers}"
 
 
 def _failures(results: list[Result]) -> list[str]:
@@ -230,7 +309,7 @@ def _failures(results: list[Result]) -> list[str]:
         return []
     out = ["## Failures", ""]
     for r in failed:
-        out += [f"### {r.scenario} / {r.server} / {r.workers} workers", "", r.detail, ""]
+        out += [f"### {_label(r)} workers", "", r.detail, ""]
         if r.log_tail:
             out += ["Server output (last lines):", "", "```", r.log_tail, "```", ""]
     return out
@@ -244,6 +323,7 @@ def write_json(path: Path, results: list[Result], info: RunInfo) -> None:
         "settings": dataclasses.asdict(info.settings),
         "threads": info.threads,
         "workers": info.workers,
+        "memory_workers": info.memory_workers,
         "results": [dataclasses.asdict(r) for r in results],
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
@@ -259,7 +339,11 @@ def chart_workers(workers: list[int]) -> int:
 
 
 def write_chart(
-    path: Path, results: list[Result], scenarios: list[Scenario], workers: list[int]
+    path: Path,
+    results: list[Result],
+    scenarios: list[Scenario],
+    workers: list[int],
+    memory_workers: list[int],
 ) -> bool:
     """Two panels: req/s per scenario and server, and PSS vs workers. False if nothing to draw."""
     try:
@@ -269,15 +353,19 @@ def write_chart(
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    ok = [r for r in results if r.status == "ok"]
+    ok = [r for r in results if r.status == "ok" and r.phase == "load"]
     if not ok:
         return False
     fig, (bars, memory) = plt.subplots(
         2, 1, figsize=(13, 10), gridspec_kw={"height_ratios": [3, 2]}
     )
-    colours = _colours(_servers_in(ok))
+    memory_rows = [r for r in results if r.status == "ok" and r.phase == "memory"]
+    colours = _colours(_servers_in(ok + memory_rows))
     _draw_rps(bars, ok, scenarios, chart_workers(workers), colours)
-    _draw_pss(memory, ok, workers, colours)
+    if memory_rows:
+        _draw_pss(memory, memory_rows, memory_workers, colours, "memory pass")
+    else:
+        _draw_pss(memory, [r for r in ok if r.scenario in ("hello", "hello-asgi")], workers, colours)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -323,19 +411,33 @@ def _draw_rps(
     ax.margins(y=0.25)
 
 
-def _draw_pss(ax: object, ok: list[Result], workers: list[int], colours: dict) -> None:
-    # Memory per worker count on the simplest app of each interface, so the
-    # lines show the servers' own cost, not the app's.
-    for key, style in (("hello", "-o"), ("hello-asgi", "--s")):
-        rows = [r for r in ok if r.scenario == key]
-        for server in _servers_in(rows):
-            points = sorted((r.workers, r.pss_mib) for r in rows if r.server == server)
-            label = f"{server} ({'ASGI' if key == 'hello-asgi' else 'WSGI'})"
-            ax.plot(*zip(*points, strict=True), style, color=colours[server], label=label)
+def _draw_pss(
+    ax: object,
+    rows: list[Result],
+    workers: list[int],
+    colours: dict,
+    what: str = "hello world",
+) -> None:
+    """PSS against workers, a line per app and server: the memory pass's rows when
+    there are any, else the hello apps' load rows (the servers' own cost, not the app's)."""
+    styles = ("-o", "--s", ":^", "-.d")
+    for i, key in enumerate(dict.fromkeys(r.scenario for r in rows)):
+        mine = [r for r in rows if r.scenario == key]
+        for server in _servers_in(mine):
+            points = sorted((r.workers, r.pss_mib) for r in mine if r.server == server)
+            ax.plot(
+                *zip(*points, strict=True),
+                styles[i % len(styles)],
+                color=colours[server],
+                label=f"{server} ({key})",
+            )
     ax.set_xticks(workers)
-    ax.set_xlabel("workers (interpreters for subserve, processes for the others)")
+    ax.set_xlabel(
+        "workers (interpreters for subserve, processes for subserve-process and the others, "
+        "x threads for subserve-thread)"
+    )
     ax.set_ylabel("PSS MiB, whole process tree")
-    ax.set_title("Memory vs workers, hello world (lower is better)")
+    ax.set_title(f"Memory vs workers, {what} (lower is better)")
     ax.legend(fontsize=8, ncols=3)
     ax.grid(alpha=0.3)
 

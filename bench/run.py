@@ -10,8 +10,11 @@ and subserve; run this with that venv's python:
 For each scenario x server x worker count: start the server fresh on a free
 127.0.0.1 port, wait until it answers, check the body, warm up, run wrk
 --repeat times, measure the server's CPU time per request and its memory
-(PSS), then stop it. A server that fails at any step is reported as such and
-the run goes on; every process this script starts is stopped on exit, Ctrl-C
+(PSS), then stop it. Then the memory pass: for the apps that name servers
+for it (Scenario.memory_servers), each of those servers at each
+--memory-workers count, started, warmed up and measured for PSS only, for the
+report's MiB per extra worker. A server that fails at any step is reported as
+such and the run goes on; every process this script starts is stopped on exit, Ctrl-C
 included. The modules: scenarios.py (what is served), servers.py (how each
 peer starts), measure.py (one row), procs.py (processes, CPU, PSS),
 report.py (Markdown, JSON, PNG).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -59,10 +63,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers", type=_csv, default=["1", "2", "8"], help="comma list (default 1,2,8)"
     )
     p.add_argument(
+        "--memory-workers",
+        type=_csv,
+        default=None,
+        help="worker counts of the memory pass (default 1,2,4; --quick 1,2; '' for none)",
+    )
+    p.add_argument(
         "--only",
         action="append",
         default=[],
-        help="run only rows whose 'scenario/server/workers' contains this (repeatable)",
+        help="run only rows whose 'scenario/server/workers' (memory pass: "
+        "'memory/scenario/server/workers') contains this (repeatable)",
     )
     p.add_argument("--repeat", type=int, default=None, help="measured wrk runs per row (default 3)")
     p.add_argument("--duration", type=int, default=None, help="seconds per run (default 10)")
@@ -120,42 +131,72 @@ def pick(items: list, names: list[str], what: str) -> list:
     return [known[name] for name in names] if names else items
 
 
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One server start to measure: a scenario, a server, a worker count, a pass."""
+
+    scenario: Scenario
+    peer: Peer
+    workers: int
+    phase: str = "load"  # or "memory": PSS only (measure.py)
+
+    @property
+    def key(self) -> str:
+        """What --only matches and --list prints."""
+        key = f"{self.scenario.key}/{self.peer.name}/{self.workers}"
+        return f"memory/{key}" if self.phase == "memory" else key
+
+
 def matrix(
-    scenarios: list[Scenario], peers: list[Peer], workers: list[int], only: list[str]
-) -> list[tuple[Scenario, Peer, int]]:
+    scenarios: list[Scenario],
+    peers: list[Peer],
+    workers: list[int],
+    memory_workers: list[int],
+    only: list[str],
+    named: bool,
+) -> list[Row]:
+    """The load rows, then the memory pass's. `named`: --servers chose the peers,
+    so the opt-in variants run wherever their interface fits."""
     rows = []
     for scenario in scenarios:
         for peer in peers:
             if scenario.interface not in peer.interfaces:
                 continue
-            for count in workers:
-                key = f"{scenario.key}/{peer.name}/{count}"
-                if not only or any(word in key for word in only):
-                    rows.append((scenario, peer, count))
-    return rows
+            if peer.variant and not named and peer.name not in scenario.variants:
+                continue
+            rows += [Row(scenario, peer, count) for count in workers]
+    for scenario in scenarios:
+        for peer in peers:
+            if peer.name in scenario.memory_servers:
+                rows += [Row(scenario, peer, count, "memory") for count in memory_workers]
+    return [row for row in rows if not only or any(word in row.key for word in only)]
 
 
 def run_all(
-    rows: list[tuple[Scenario, Peer, int]],
+    rows: list[Row],
     args: argparse.Namespace,
     settings: WrkSettings,
     results: list[Result],
 ) -> None:
     """Measure every row, appending to `results` (kept on an interrupt)."""
+    # The memory pass needs some load: it is what brings every worker up to
+    # its working size (first requests import lazily, fill caches).
+    memory_settings = dataclasses.replace(settings, warmup=max(settings.warmup, 1))
     with tempfile.TemporaryDirectory(prefix="subserve-bench-") as logdir:
         # mod_wsgi-express's server root lives in here, and Apache's
         # processes run as www-data: they must be able to enter it.
         os.chmod(logdir, 0o755)
-        for scenario, peer, count in rows:
+        for row in rows:
             results.append(
                 measure(
-                    scenario,
-                    peer,
-                    count,
+                    row.scenario,
+                    row.peer,
+                    row.workers,
                     threads=args.server_threads,
-                    settings=settings,
+                    settings=memory_settings if row.phase == "memory" else settings,
                     startup_timeout=args.startup_timeout,
                     logdir=Path(logdir),
+                    phase=row.phase,
                 )
             )
 
@@ -169,7 +210,7 @@ def write(
     args.out_dir.mkdir(parents=True, exist_ok=True)
     md_path = args.out_dir / f"{stem}.md"
     png_path = md_path.with_suffix(".png")
-    drawn = report.write_chart(png_path, results, scenarios, info.workers)
+    drawn = report.write_chart(png_path, results, scenarios, info.workers, info.memory_workers)
     md = report.markdown(results, scenarios, info, png_path.name if drawn else None)
     print(md)
     md_path.write_text(md)
@@ -181,15 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = wrk_settings(args)
     workers = [int(w) for w in args.workers]
+    if args.memory_workers is None:
+        args.memory_workers = ["1", "2"] if args.quick else ["1", "2", "4"]
+    memory_workers = [int(w) for w in args.memory_workers]
     scenarios = pick(all_scenarios(cpu_iterations(args.cpu_iterations)), args.scenarios, "scenario")
     peers = pick(all_peers(args.venv.resolve()), args.servers, "server")
-    rows = matrix(scenarios, peers, workers, args.only)
+    rows = matrix(scenarios, peers, workers, memory_workers, args.only, bool(args.servers))
     if args.list:
-        for scenario, peer, count in rows:
-            print(
-                f"{scenario.key}/{peer.name}/{count}"
-                + (f"  (skip: {peer.skip})" if peer.skip else "")
-            )
+        for row in rows:
+            print(row.key + (f"  (skip: {row.peer.skip})" if row.peer.skip else ""))
         return 0
     if shutil.which("wrk") is None:
         print("wrk is not installed: run bench/install.sh", file=sys.stderr)
@@ -204,11 +245,14 @@ def main(argv: list[str] | None = None) -> int:
         settings=settings,
         threads=args.server_threads,
         workers=workers,
+        memory_workers=memory_workers,
         machine=report.machine_info(args.venv.resolve()),
     )
     results: list[Result] = []
     try:
         run_all(rows, args, settings, results)
+        # Other work on the machine moves wall-clock numbers: say how busy it got.
+        info.machine["load_end"] = report.load_average()
     except KeyboardInterrupt:
         procs.kill_everything()
         print("\ninterrupted; partial results (not written):\n", file=sys.stderr)

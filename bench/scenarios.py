@@ -3,8 +3,8 @@
 Runs in: the benchmark driver (outside the server).
 
 The driver imports the stdlib apps (bench.apps.NAME) only to know their
-bodies. It never imports the Flask and Django apps: their pages are checked
-for a marker instead, which keeps the frameworks out of the driver.
+bodies. It never imports the Flask, Django and FastAPI apps: their pages are
+checked for a marker instead, which keeps the frameworks out of the driver.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ class Scenario:
     contains: tuple[bytes, ...] = ()  # or pieces the body must contain
     env: dict[str, str] = field(default_factory=dict)  # for the server process
     path: str = "/"
+    # Opt-in server variants (Peer.variant) that also run this scenario.
+    variants: tuple[str, ...] = ()
+    # The servers whose memory per extra worker the memory pass measures on
+    # this app (run.py --memory-workers); none: the app is not in that pass.
+    memory_servers: tuple[str, ...] = ()
 
     def body_problem(self, body: bytes) -> str | None:
         """Why `body` is not this scenario's answer, or None when it is."""
@@ -68,6 +73,8 @@ def all_scenarios(cpu_iterations: int) -> list[Scenario]:
             "wsgi",
             "flask_app:app",
             contains=(b"<title>Flask page</title>", _PAGE_ITEM),
+            variants=("subserve-thread", "subserve-process"),
+            memory_servers=("subserve", "subserve-thread", "subserve-process", "gunicorn"),
         ),
         Scenario(
             "django",
@@ -75,5 +82,14 @@ def all_scenarios(cpu_iterations: int) -> list[Scenario]:
             "wsgi",
             "django_app:app",
             contains=(b"<title>Django page</title>", _PAGE_ITEM),
+        ),
+        Scenario(
+            "fastapi",
+            "FastAPI hello JSON (pydantic response model, ASGI)",
+            "asgi",
+            "fastapi_app:app",
+            contains=(b'"message":"Hello, world!"', b'"tags":["fast","api"]'),
+            # subserve's auto kind is already the process kind here.
+            memory_servers=("subserve", "uvicorn", "granian"),
         ),
     ]

@@ -3,14 +3,22 @@
 Runs in: the benchmark driver (outside the server).
 
 A "worker" is whatever unit each server scales by: an OWN_GIL interpreter for
-subserve, a process for the others. Thread-pooled WSGI servers all get the
-same threads per worker (--server-threads), so the I/O-bound scenario
+subserve (its default auto kind; a forked process for an app that refuses
+interpreters), a process for subserve-process and the others. subserve-thread
+has one copy of the app in the main interpreter, so there a worker is a share
+of threads: N workers run N x --server-threads threads in one process, the
+same concurrency as the others and one GIL. Thread-pooled WSGI servers all get
+the same threads per worker (--server-threads), so the I/O-bound scenario
 compares equal concurrency.
+
+The subserve variants are opt-in: they run only in the scenarios that list
+them (Scenario.variants), or wherever --servers names them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +52,9 @@ class Peer:
     interfaces: tuple[str, ...]
     argv: Callable[[Launch], list[str]]
     skip: str | None = None  # why it cannot run (not installed)
+    variant: bool = False  # runs only where a scenario lists it, or --servers names it
+    # The worker kind the server says it runs, read from its log (subserve's).
+    kind_from_log: Callable[[str], str] | None = None
 
 
 def read_peer_status(venv: Path) -> dict[str, tuple[str, str]]:
@@ -69,15 +80,45 @@ def _skip_reason(package: str, executable: Path, status: dict[str, tuple[str, st
     return None
 
 
-def _subserve(exe: Path) -> Callable[[Launch], list[str]]:
+def _subserve(exe: Path, kind: str | None = None) -> Callable[[Launch], list[str]]:
+    """subserve's command line; `kind` is its --worker-kind (None: its default, auto)."""
+
     def argv(launch: Launch) -> list[str]:
         args = [str(exe), launch.scenario.target, "--bind", f"{HOST}:{launch.port}"]
-        args += ["--workers", str(launch.workers), "--no-access-log", "--app-dir", str(APPS)]
+        threads = launch.threads
+        if kind == "thread":
+            # --workers is not used by this kind: one interpreter holds every thread.
+            threads *= launch.workers
+        else:
+            args += ["--workers", str(launch.workers)]
+        if kind:
+            args += ["--worker-kind", kind]
+        args += ["--no-access-log", "--app-dir", str(APPS)]
         if launch.scenario.interface == "asgi":
             return [*args, "--interface", "asgi"]
-        return [*args, "--interface", "wsgi", "--threads", str(launch.threads)]
+        return [*args, "--interface", "wsgi", "--threads", str(threads)]
 
     return argv
+
+
+# subserve's log lines that say what it serves with (subserve/supervisor/):
+# "[WARNING] X does not support subinterpreters: serving APP with worker kind
+# 'process' instead (...)" when auto falls back, then one of "2 interpreters
+# ready ...", "the main interpreter (worker kind thread: ...) ready ..." and
+# "2 worker processes ready (worker kind process, ...)".
+_FALLBACK = re.compile(r"\[WARNING\] (.+?) does not support subinterpreters: ")
+_INTERPRETERS = re.compile(r"\d+ interpreters? ready")
+_KIND = re.compile(r"worker kind (\w+)[:,]")
+
+
+def subserve_kind(log: str) -> str:
+    """The worker kind subserve's log says it served with, and why when auto fell back."""
+    named = _KIND.search(log)
+    kind = named.group(1) if named else "interpreter" if _INTERPRETERS.search(log) else "?"
+    fallback = _FALLBACK.search(log)
+    if fallback:
+        return f"{kind} (auto fell back: {fallback.group(1)} does not support subinterpreters)"
+    return kind
 
 
 def _gunicorn(exe: Path) -> Callable[[Launch], list[str]]:
@@ -168,14 +209,35 @@ def all_peers(venv: Path) -> list[Peer]:
     both, wsgi = ("wsgi", "asgi"), ("wsgi",)
 
     def peer(
-        name: str, interfaces: tuple[str, ...], exe: Path, argv: Callable, *needs: str
+        name: str,
+        interfaces: tuple[str, ...],
+        exe: Path,
+        argv: Callable,
+        *needs: str,
+        **extra: object,
     ) -> Peer:
         # The first of the install records (name, then `needs`) that says why it cannot run.
         reasons = (_skip_reason(package, exe, status) for package in (name, *needs))
-        return Peer(name, interfaces, argv, next((r for r in reasons if r), None))
+        return Peer(name, interfaces, argv, next((r for r in reasons if r), None), **extra)
+
+    subserve = bin_dir / "subserve"
+
+    def subserve_peer(name: str, kind: str | None) -> Peer:
+        needs = ("subserve",) if kind else ()
+        return peer(
+            name,
+            both,
+            subserve,
+            _subserve(subserve, kind),
+            *needs,
+            variant=kind is not None,
+            kind_from_log=subserve_kind,
+        )
 
     return [
-        peer("subserve", both, bin_dir / "subserve", _subserve(bin_dir / "subserve")),
+        subserve_peer("subserve", None),
+        subserve_peer("subserve-thread", "thread"),
+        subserve_peer("subserve-process", "process"),
         peer("gunicorn", wsgi, bin_dir / "gunicorn", _gunicorn(bin_dir / "gunicorn")),
         peer("uvicorn", ("asgi",), bin_dir / "uvicorn", _uvicorn(bin_dir / "uvicorn")),
         peer("granian", both, bin_dir / "granian", _granian(bin_dir / "granian")),
