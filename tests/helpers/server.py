@@ -64,6 +64,30 @@ class RunningServer:
     def log(self) -> str:
         return "\n".join(self.lines)
 
+    def pids(self) -> list[int]:
+        """The server's processes: the supervisor and every descendant (Linux /proc)."""
+        pids, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    todo += [int(p) for p in f.read().split()]
+            except FileNotFoundError:
+                pass  # it ended meanwhile
+        return pids
+
+    def rss_kib(self) -> int:
+        """The resident memory of all the server's processes, in KiB."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            except (FileNotFoundError, StopIteration):
+                pass
+        return total
+
     def signal(self, signum: int = signal.SIGTERM) -> None:
         self.proc.send_signal(signum)
 
