@@ -40,6 +40,14 @@ typedef struct {
     uint64_t rejected;  /* heads answered with an error status */
     int64_t busy;       /* connections currently owned by workers */
     int64_t open;       /* connections currently open */
+    /* Running out of fds (EMFILE, ENFILE) or kernel memory (ENOBUFS,
+     * ENOMEM) in accept4: the engine closes its oldest idle connection to
+     * make room, or, with none, stops watching the listeners until a
+     * connection closes or a short back-off ends. */
+    uint64_t fd_limit_episodes;  /* runs of such errors (a 10 s lull ends one) */
+    uint64_t fd_limit_closed;    /* idle connections closed to make room */
+    int fd_limit_errno;          /* the last such error, 0: none yet */
+    int accept_paused;           /* 1 while the listeners wait for a free fd */
 } ss_engine_stats;
 
 typedef struct ss_engine ss_engine;

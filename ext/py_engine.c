@@ -75,7 +75,10 @@ static PyObject *engine_wait_idle(PyObject *self, PyObject *arg)
 PyDoc_STRVAR(engine_stats_doc,
 "stats($self, /)\n--\n\n"
 "Counters: accepted, requests, rejected (heads answered with an error),\n"
-"busy (connections workers own now), open (connections open now).");
+"busy (connections workers own now), open (connections open now);\n"
+"out of fds in accept: fd_limit_episodes (runs of such errors),\n"
+"fd_limit_closed (idle connections closed to make room), fd_limit_errno\n"
+"(the last error, 0: none), accept_paused (1 while waiting for a free fd).");
 
 static PyObject *engine_stats(PyObject *self, PyObject *unused)
 {
@@ -83,10 +86,14 @@ static PyObject *engine_stats(PyObject *self, PyObject *unused)
     int rc = ss_engine_get_stats(ENGINE(self), &s);
     if (rc != SS_OK)
         return ss_handle_raise(self, rc, 0);
-    return Py_BuildValue("{sKsKsKsLsL}", "accepted", (unsigned long long)s.accepted,
+    return Py_BuildValue("{sKsKsKsLsLsKsKsisi}", "accepted", (unsigned long long)s.accepted,
                          "requests", (unsigned long long)s.requests,
                          "rejected", (unsigned long long)s.rejected,
-                         "busy", (long long)s.busy, "open", (long long)s.open);
+                         "busy", (long long)s.busy, "open", (long long)s.open,
+                         "fd_limit_episodes", (unsigned long long)s.fd_limit_episodes,
+                         "fd_limit_closed", (unsigned long long)s.fd_limit_closed,
+                         "fd_limit_errno", s.fd_limit_errno,
+                         "accept_paused", s.accept_paused);
 }
 
 PyDoc_STRVAR(engine_destroy_doc,

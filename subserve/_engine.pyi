@@ -90,7 +90,8 @@ class Engine:
     def wait_idle(self, timeout: float, /) -> int:
         """Wait (GIL released); return how many connections workers still own."""
     def stats(self) -> dict[str, int]:
-        """accepted, requests, rejected, busy, open."""
+        """accepted, requests, rejected, busy, open; and out of fds in accept:
+        fd_limit_episodes, fd_limit_closed, fd_limit_errno, accept_paused."""
     def destroy(self) -> None:
         """Join the I/O thread (GIL released), close listeners and the
         connections the engine owns; every later call raises EngineError."""
