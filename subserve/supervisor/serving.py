@@ -25,6 +25,7 @@ from subserve import log as logs
 from subserve.config import Config
 from subserve.errors import EXIT_OK, EXIT_STOP_FAILED
 from subserve.handoff.report import LoadFailure
+from subserve.supervisor.limits import describe_fd_limit
 
 log = logging.getLogger(logs.ERROR)
 
@@ -61,6 +62,7 @@ class Serving:
         self.pool: _engine.Pool | None = None
         self.interface = ""   # what the workers serve, once ready: "wsgi" or "asgi"
         self.stop_deadline: float | None = None
+        self.fd_limit_episodes = 0  # the engine's count, as last logged
 
     # -- boot -------------------------------------------------------------------
 
@@ -125,6 +127,7 @@ class Serving:
             if info is not None:
                 log.info("received %s: ignored (reload is not supported yet)",
                          signal.Signals(info.si_signo).name)
+            self.note_fd_limit()
             statuses = self.pool.wait(0)
             dead = [msg for state, _, msg in statuses if state == _engine.WORKER_EXITED]
             for msg in dead:
@@ -132,6 +135,16 @@ class Serving:
                     log.error("a worker exited: %s", msg)
             if len(dead) == len(statuses):
                 return None
+
+    def note_fd_limit(self) -> None:
+        """Log once per episode of the engine running out of fds in accept.
+        The engine thread runs no Python and logs nothing; it counts
+        episodes (``Engine.stats()``), and this loop, awake every
+        SUPERVISE_INTERVAL anyway, reports new ones."""
+        stats = self.engine.stats()
+        if stats["fd_limit_episodes"] > self.fd_limit_episodes:
+            self.fd_limit_episodes = stats["fd_limit_episodes"]
+            log.warning("%s", describe_fd_limit(stats))
 
     def graceful_stop(self) -> int:
         """Stop accepting, let the requests in flight finish within
