@@ -243,13 +243,17 @@ static ss_item *make_item(ss_engine *e, ss_conn *c, const ss_request *r, size_t 
 typedef enum { PARSED_ITEM, PARSED_MORE, PARSED_CLOSE } parse_outcome;
 
 /* Parse what c holds. On a complete head returns PARSED_ITEM with *item set;
- * a refused head is answered here and gives PARSED_CLOSE. */
+ * a refused head is answered here and gives PARSED_CLOSE. So is a
+ * Content-Length over max_body: 413 at the door, before any worker sees the
+ * request (a chunked body over it is the workers' to stop). */
 static parse_outcome parse_conn(ss_engine *e, ss_conn *c, ss_item **item)
 {
     ss_request req;
     int64_t r = ss_parse_request(c->buf, c->len, &e->cfg.limits, &req);
     if (r == 0 && c->len < e->cfg.limits.max_head)
         return PARSED_MORE;
+    if (r > 0 && e->cfg.max_body > 0 && req.content_length > e->cfg.max_body)
+        r = -413;
     if (r <= 0) {
         send_error(c, r == 0 ? 431 : (int)-r);
         pthread_mutex_lock(&e->mu);

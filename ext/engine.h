@@ -31,6 +31,7 @@ typedef struct {
     int64_t keepalive_ms;       /* idle time between requests */
     int64_t header_timeout_ms;  /* time for a whole head to arrive */
     int64_t client_timeout_ms;  /* SO_RCVTIMEO/SO_SNDTIMEO for workers' blocking I/O */
+    int64_t max_body;           /* a larger Content-Length is answered 413 (0: no limit) */
     ss_limits limits;
 } ss_engine_config;
 

@@ -107,7 +107,8 @@ class Engine:
 def engine_create(listen_fds: list[int], queue_id: int, keepalive: float = 5.0,
                   header_timeout: float = 10.0, client_timeout: float = 60.0,
                   max_line: int = 8190, max_head: int = 65536, max_fields: int = 100,
-                  max_field: int = 8190) -> Engine: ...
+                  max_field: int = 8190, max_body: int = 0) -> Engine:
+    """max_body: a larger Content-Length is answered 413 and closed (0: no limit)."""
 def engine_bind(eid: int, /) -> Engine: ...
 
 # -- the interpreter pool ---------------------------------------------------------

@@ -42,6 +42,7 @@ class WorkerSettings:
     url_scheme: str
     client_timeout: float   # seconds a worker waits on a stalled client
     keep_alive: float       # idle seconds of a kept ASGI connection
+    limit_request_body: int  # bytes of a chunked body before 413 (0: none); the engine checks Content-Length
     websocket: WebSocketSettings
     queue_id: int
     engine_id: int

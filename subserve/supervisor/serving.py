@@ -80,7 +80,7 @@ class Serving:
                 keepalive=cfg.keepalive, header_timeout=cfg.header_timeout,
                 client_timeout=cfg.client_timeout, max_line=cfg.limit_request_line,
                 max_head=cfg.limit_request_head, max_fields=cfg.limit_request_fields,
-                max_field=cfg.limit_request_field_size)
+                max_field=cfg.limit_request_field_size, max_body=cfg.limit_request_body)
         except BaseException:
             for fd in fds:
                 os.close(fd)
