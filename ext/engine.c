@@ -41,6 +41,9 @@
  * of epoll before accept4 is tried again (a closed connection ends the
  * wait sooner). */
 #define SS_ACCEPT_BACKOFF_MS 100
+/* A connection that has sent nothing is closed to make room only once it
+ * is this old: one just accepted may be about to send its request. */
+#define SS_RECLAIM_MIN_AGE_MS 1000
 /* fd-limit errors closer together than this are one episode (stats). */
 #define SS_FD_EPISODE_GAP_MS 10000
 
@@ -345,15 +348,21 @@ static void on_readable(ss_engine *e, ss_conn *c)
 /* With e->mu held: the connection the engine closes first to make room for
  * a new one, the oldest of those doing nothing (as nginx reuses both
  * kinds): an idle keep-alive connection (their list is FIFO, hence oldest
- * first), else one that has sent nothing since it was accepted. One whose
- * bytes wait unread (a next request, or the first one of a connection just
- * accepted) is not idle. Partial heads and connections workers own are
- * never taken. NULL when there is none. The walk, and its ioctl per
- * candidate, runs only when an accept4 failed. */
-static ss_conn *reclaimable_locked(ss_engine *e)
+ * first), else one that has sent nothing in the SS_RECLAIM_MIN_AGE_MS
+ * since it was accepted. One whose bytes wait unread (a next request, or
+ * the first one of a connection just accepted) is not idle. Partial heads
+ * and connections workers own are never taken. NULL when there is none.
+ * The walk, and its ioctl per candidate, runs only when an accept4 failed. */
+static ss_conn *reclaimable_locked(ss_engine *e, int64_t now)
 {
     for (int which = LIST_IDLE; which >= LIST_HEADER; which--) {
         for (ss_conn *c = e->lists[which].head; c != NULL; c = c->next) {
+            /* The header list is in the order connections joined it, each
+             * with the same timeout (one that had sent nothing joined at
+             * its accept): the rest joined later still. */
+            if (which == LIST_HEADER
+                && c->deadline - e->cfg.header_timeout_ms > now - SS_RECLAIM_MIN_AGE_MS)
+                break;
             int pending = 0;
             if (c->len == 0 && ioctl(c->fd, FIONREAD, &pending) == 0 && pending == 0)
                 return c;
@@ -375,7 +384,7 @@ static int out_of_fds(ss_engine *e, int err)
         e->stats.fd_limit_episodes++;
     e->fd_error_at = now;
     e->stats.fd_limit_errno = err;
-    ss_conn *c = reclaimable_locked(e);
+    ss_conn *c = reclaimable_locked(e, now);
     if (c != NULL) {
         e->stats.fd_limit_closed++;
         close_conn_locked(e, c);
