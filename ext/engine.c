@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -36,8 +37,22 @@
 
 #define SS_INITIAL_BUF 4096
 #define SS_ACCEPT_BATCH 64
+/* Out of fds with no connection to close: how long the listeners stay out
+ * of epoll before accept4 is tried again (a closed connection ends the
+ * wait sooner). */
+#define SS_ACCEPT_BACKOFF_MS 100
+/* A connection that has sent nothing is closed to make room only once it
+ * is this old: one just accepted may be about to send its request. */
+#define SS_RECLAIM_MIN_AGE_MS 1000
+/* fd-limit errors closer together than this are one episode (stats). */
+#define SS_FD_EPISODE_GAP_MS 10000
 
+/* epoll data: fd or listener index (bits 0-31), tag (32-33) and, for a
+ * connection, its serial (34-63): an event the same epoll_wait returned
+ * for a connection closed meanwhile (to make room for another, see
+ * out_of_fds) must not reach the new connection on the same fd. */
 enum { TAG_CONN = 0, TAG_LISTENER = 1, TAG_CONTROL = 2 };
+#define SS_SERIAL_MASK ((1u << 30) - 1)
 enum { LIST_NONE = 0, LIST_HEADER = 1, LIST_IDLE = 2 };
 
 typedef struct ss_conn {
@@ -46,6 +61,7 @@ typedef struct ss_conn {
     int listener;
     int list;                     /* LIST_* */
     int busy;                     /* owned by a worker */
+    uint32_t serial;              /* tells this connection's events from a predecessor's */
     int64_t deadline;             /* monotonic ms */
     char *buf;
     size_t len, cap;
@@ -82,6 +98,10 @@ struct ss_engine {
     int draining, stopping, drained_listeners;
     int64_t accept_limit;         /* stop accepting at this many busy connections; 0: never */
     int listening;                /* the listeners are in epoll (see gate_listeners_locked) */
+    uint32_t next_serial;         /* engine thread only */
+    int fd_paused;                /* out of fds: listeners out of epoll until a close or fd_resume_at */
+    int64_t fd_resume_at;         /* monotonic ms */
+    int64_t fd_error_at;          /* the last fd-limit error, for episodes */
     int64_t sleep_until;          /* when the engine thread will next wake on its own */
     ss_engine_stats stats;        /* guarded by mu, but for requests: atomic */
 };
@@ -113,6 +133,42 @@ static void list_append(ss_engine *e, ss_conn *c, int which, int64_t deadline)
     l->tail = c;
 }
 
+/* ---- listeners ---- */
+
+static void watch_listener(ss_engine *e, int index, int op)
+{
+    /* Not EPOLLEXCLUSIVE, though the process kind runs an engine per process
+     * on one listening socket: exclusive wake-ups went to the same engine
+     * nearly every time (19 of 20 sequential requests to one of two
+     * processes), while every engine waking and racing accept4 spreads them
+     * (24/16 sequential, 34/30 concurrent) at the cost of a few wake-ups
+     * per connection among a handful of processes. */
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.u64 = ((uint64_t)TAG_LISTENER << 32) | (uint32_t)index;
+    epoll_ctl(e->epfd, op, e->listeners[index].fd, op == EPOLL_CTL_DEL ? NULL : &ev);
+}
+
+/* With e->mu held: put the listeners in epoll or take them out, as the
+ * engine wants them now. Two things take them out:
+ * - out of fds (fd_paused): a level-triggered listener whose accept4
+ *   fails would wake the thread again at once, for ever; they come back
+ *   when the engine closes a connection, or after SS_ACCEPT_BACKOFF_MS;
+ * - an accept limit (the process kind: engines of several processes share
+ *   the listening sockets) while every worker of this process is busy, so
+ *   that another process, whose workers are free, takes the next
+ *   connection; they come back as soon as a worker is free. */
+static void gate_listeners_locked(ss_engine *e)
+{
+    if (e->drained_listeners)
+        return;
+    int want = !e->fd_paused && (e->accept_limit <= 0 || e->stats.busy < e->accept_limit);
+    if (want == e->listening)
+        return;
+    for (int i = 0; i < e->nlisten; i++)
+        watch_listener(e, i, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL);
+    e->listening = want;
+}
+
 /* ---- connections ---- */
 
 static void close_conn(ss_engine *e, ss_conn *c)
@@ -124,7 +180,8 @@ static void close_conn(ss_engine *e, ss_conn *c)
     free(c);
 }
 
-/* With e->mu held. */
+/* With e->mu held. An fd is free now: listeners paused for want of one
+ * are watched again. */
 static void close_conn_locked(ss_engine *e, ss_conn *c)
 {
     list_unlink(e, c);
@@ -132,6 +189,10 @@ static void close_conn_locked(ss_engine *e, ss_conn *c)
     close_conn(e, c);
     if (e->draining)
         pthread_cond_broadcast(&e->idle_cond); /* wait_idle counts lingering ones */
+    if (e->fd_paused) {
+        e->fd_paused = 0;
+        gate_listeners_locked(e);
+    }
 }
 
 static void set_timeouts(int fd, int64_t ms)
@@ -145,7 +206,7 @@ static void set_timeouts(int fd, int64_t ms)
 static int arm(ss_engine *e, ss_conn *c, int op)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT};
-    ev.data.u64 = ((uint64_t)TAG_CONN << 32) | (uint32_t)c->fd;
+    ev.data.u64 = ((uint64_t)c->serial << 34) | ((uint64_t)TAG_CONN << 32) | (uint32_t)c->fd;
     return epoll_ctl(e->epfd, op, c->fd, &ev) == 0 ? SS_OK : -errno;
 }
 
@@ -187,13 +248,17 @@ static ss_item *make_item(ss_engine *e, ss_conn *c, const ss_request *r, size_t 
 typedef enum { PARSED_ITEM, PARSED_MORE, PARSED_CLOSE } parse_outcome;
 
 /* Parse what c holds. On a complete head returns PARSED_ITEM with *item set;
- * a refused head is answered here and gives PARSED_CLOSE. */
+ * a refused head is answered here and gives PARSED_CLOSE. So is a
+ * Content-Length over max_body: 413 at the door, before any worker sees the
+ * request (a chunked body over it is the workers' to stop). */
 static parse_outcome parse_conn(ss_engine *e, ss_conn *c, ss_item **item)
 {
     ss_request req;
     int64_t r = ss_parse_request(c->buf, c->len, &e->cfg.limits, &req);
     if (r == 0 && c->len < e->cfg.limits.max_head)
         return PARSED_MORE;
+    if (r > 0 && e->cfg.max_body > 0 && req.content_length > e->cfg.max_body)
+        r = -413;
     if (r <= 0) {
         send_error(c, r == 0 ? 431 : (int)-r);
         pthread_mutex_lock(&e->mu);
@@ -218,36 +283,6 @@ static int grow_buf(ss_conn *c, size_t need)
     c->buf = buf;
     c->cap = cap;
     return SS_OK;
-}
-
-static void watch_listener(ss_engine *e, int index, int op)
-{
-    /* Not EPOLLEXCLUSIVE, though the process kind runs an engine per process
-     * on one listening socket: exclusive wake-ups went to the same engine
-     * nearly every time (19 of 20 sequential requests to one of two
-     * processes), while every engine waking and racing accept4 spreads them
-     * (24/16 sequential, 34/30 concurrent) at the cost of a few wake-ups
-     * per connection among a handful of processes. */
-    struct epoll_event ev = {.events = EPOLLIN};
-    ev.data.u64 = ((uint64_t)TAG_LISTENER << 32) | (uint32_t)index;
-    epoll_ctl(e->epfd, op, e->listeners[index].fd, op == EPOLL_CTL_DEL ? NULL : &ev);
-}
-
-/* With e->mu held: with an accept limit (the process kind: engines of
- * several processes share the listening sockets), stop watching them while
- * every worker of this process is busy, so that another process, whose
- * workers are free, takes the next connection; watch them again as soon
- * as a worker is free. */
-static void gate_listeners_locked(ss_engine *e)
-{
-    if (e->accept_limit <= 0 || e->drained_listeners)
-        return;
-    int want = e->stats.busy < e->accept_limit;
-    if (want == e->listening)
-        return;
-    for (int i = 0; i < e->nlisten; i++)
-        watch_listener(e, i, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL);
-    e->listening = want;
 }
 
 /* The engine thread hands an item to the workers; blocking on a full queue is
@@ -312,6 +347,58 @@ static void on_readable(ss_engine *e, ss_conn *c)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* With e->mu held: the connection the engine closes first to make room for
+ * a new one, the oldest of those doing nothing (as nginx reuses both
+ * kinds): an idle keep-alive connection (their list is FIFO, hence oldest
+ * first), else one that has sent nothing in the SS_RECLAIM_MIN_AGE_MS
+ * since it was accepted. One whose bytes wait unread (a next request, or
+ * the first one of a connection just accepted) is not idle. Partial heads
+ * and connections workers own are never taken. NULL when there is none.
+ * The walk, and its ioctl per candidate, runs only when an accept4 failed. */
+static ss_conn *reclaimable_locked(ss_engine *e, int64_t now)
+{
+    for (int which = LIST_IDLE; which >= LIST_HEADER; which--) {
+        for (ss_conn *c = e->lists[which].head; c != NULL; c = c->next) {
+            /* The header list is in the order connections joined it, each
+             * with the same timeout (one that had sent nothing joined at
+             * its accept): the rest joined later still. */
+            if (which == LIST_HEADER
+                && c->deadline - e->cfg.header_timeout_ms > now - SS_RECLAIM_MIN_AGE_MS)
+                break;
+            int pending = 0;
+            if (c->len == 0 && ioctl(c->fd, FIONREAD, &pending) == 0 && pending == 0)
+                return c;
+        }
+    }
+    return NULL;
+}
+
+/* accept4 failed for want of fds or kernel memory (err). Close the oldest
+ * idle connection and return 1: try again. With none to close, take the
+ * listeners out of epoll until a connection closes or the back-off ends,
+ * and return 0. Either way the episode is counted (once for errors less
+ * than SS_FD_EPISODE_GAP_MS apart), for the supervisor to log. */
+static int out_of_fds(ss_engine *e, int err)
+{
+    int64_t now = ss_now_ms();
+    pthread_mutex_lock(&e->mu);
+    if (e->stats.fd_limit_episodes == 0 || now - e->fd_error_at >= SS_FD_EPISODE_GAP_MS)
+        e->stats.fd_limit_episodes++;
+    e->fd_error_at = now;
+    e->stats.fd_limit_errno = err;
+    ss_conn *c = reclaimable_locked(e, now);
+    if (c != NULL) {
+        e->stats.fd_limit_closed++;
+        close_conn_locked(e, c);
+    } else {
+        e->fd_paused = 1;
+        e->fd_resume_at = now + SS_ACCEPT_BACKOFF_MS;
+        gate_listeners_locked(e);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return c != NULL;
+}
+
 static void accept_new(ss_engine *e, int index)
 {
     listener *l = &e->listeners[index];
@@ -322,8 +409,15 @@ static void accept_new(ss_engine *e, int index)
         struct sockaddr_storage sa;
         socklen_t sa_len = sizeof(sa);
         int fd = accept4(l->fd, (struct sockaddr *)&sa, &sa_len, SOCK_CLOEXEC);
-        if (fd < 0)
-            return;   /* EAGAIN, or a transient error (EMFILE, ECONNABORTED) */
+        if (fd < 0) {
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED)
+                continue;
+            if ((err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+                && out_of_fds(e, err))
+                continue;
+            return;   /* EAGAIN, paused for want of fds, or another error */
+        }
         ss_conn *c = calloc(1, sizeof(*c));
         if (c == NULL || (size_t)fd >= e->nconns) {
             free(c);
@@ -331,6 +425,7 @@ static void accept_new(ss_engine *e, int index)
             continue;
         }
         c->fd = fd;
+        c->serial = e->next_serial++ & SS_SERIAL_MASK;
         c->listener = index;
         ss_format_addr((struct sockaddr *)&sa, c->peer, &c->peer_len);
         if (sa.ss_family != AF_UNIX) {
@@ -364,9 +459,18 @@ static void expire(ss_engine *e, int64_t now)
     }
 }
 
+/* With e->mu held: the back-off of listeners paused for want of fds ended. */
+static void resume_accepting(ss_engine *e, int64_t now)
+{
+    if (e->fd_paused && now >= e->fd_resume_at) {
+        e->fd_paused = 0;
+        gate_listeners_locked(e);
+    }
+}
+
 static int next_timeout(ss_engine *e, int64_t now)
 {
-    int64_t soonest = -1;
+    int64_t soonest = e->fd_paused ? e->fd_resume_at : -1;
     for (int which = LIST_HEADER; which <= LIST_IDLE; which++) {
         ss_conn *c = e->lists[which].head;
         if (c != NULL && (soonest < 0 || c->deadline < soonest))
@@ -423,7 +527,7 @@ static void drain_locked(ss_engine *e)
 
 static void handle_event(ss_engine *e, uint64_t data)
 {
-    int tag = (int)(data >> 32);
+    int tag = (int)(data >> 32) & 3;
     int value = (int)(uint32_t)data;
     if (tag == TAG_LISTENER) {
         accept_new(e, value);
@@ -435,9 +539,18 @@ static void handle_event(ss_engine *e, uint64_t data)
         if (e->draining)
             drain_locked(e);
         pthread_mutex_unlock(&e->mu);
-    } else if ((size_t)value < e->nconns && e->conns[value] != NULL) {
-        /* Armed connections are the engine's (EPOLLONESHOT): never busy. */
-        on_readable(e, e->conns[value]);
+    } else if ((size_t)value < e->nconns) {
+        /* Armed connections are the engine's (EPOLLONESHOT): never busy. A
+         * stale event may name a newer connection on the fd, maybe one a
+         * worker owns by now: look under the mutex. Once seen not busy, c
+         * is the engine thread's alone, and only this thread dispatches. */
+        pthread_mutex_lock(&e->mu);
+        ss_conn *c = e->conns[value];
+        if (c != NULL && (c->busy || c->serial != (uint32_t)(data >> 34)))
+            c = NULL;
+        pthread_mutex_unlock(&e->mu);
+        if (c != NULL)
+            on_readable(e, c);
     }
 }
 
@@ -460,7 +573,9 @@ static void *engine_main(void *arg)
         for (int i = 0; i < n; i++)
             handle_event(e, events[i].data.u64);
         pthread_mutex_lock(&e->mu);
-        expire(e, ss_now_ms());
+        now = ss_now_ms();
+        expire(e, now);
+        resume_accepting(e, now);
         pthread_mutex_unlock(&e->mu);
     }
     return NULL;
@@ -644,11 +759,6 @@ int ss_engine_limit_accepting(ss_engine *e, int64_t busy)
     int closed = ss_object_closed(&e->obj);
     if (!closed) {
         __atomic_store_n(&e->accept_limit, busy, __ATOMIC_RELAXED);
-        if (busy == 0 && !e->listening && !e->drained_listeners) {
-            for (int i = 0; i < e->nlisten; i++)
-                watch_listener(e, i, EPOLL_CTL_ADD);
-            e->listening = 1;
-        }
         gate_listeners_locked(e);
     }
     pthread_mutex_unlock(&e->mu);
@@ -711,6 +821,10 @@ int ss_engine_get_stats(ss_engine *e, ss_engine_stats *out)
     out->rejected = e->stats.rejected;
     out->busy = e->stats.busy;
     out->open = e->stats.open;
+    out->fd_limit_episodes = e->stats.fd_limit_episodes;
+    out->fd_limit_closed = e->stats.fd_limit_closed;
+    out->fd_limit_errno = e->stats.fd_limit_errno;
+    out->accept_paused = e->fd_paused;
     pthread_mutex_unlock(&e->mu);
     return closed ? SS_ERR_CLOSED : SS_OK;
 }

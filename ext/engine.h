@@ -34,6 +34,7 @@ typedef struct {
     int64_t keepalive_ms;       /* idle time between requests */
     int64_t header_timeout_ms;  /* time for a whole head to arrive */
     int64_t client_timeout_ms;  /* SO_RCVTIMEO/SO_SNDTIMEO for workers' blocking I/O */
+    int64_t max_body;           /* a larger Content-Length is answered 413 (0: no limit) */
     ss_limits limits;
 } ss_engine_config;
 
@@ -43,6 +44,14 @@ typedef struct {
     uint64_t rejected;  /* heads answered with an error status */
     int64_t busy;       /* connections currently owned by workers */
     int64_t open;       /* connections currently open */
+    /* Running out of fds (EMFILE, ENFILE) or kernel memory (ENOBUFS,
+     * ENOMEM) in accept4: the engine closes its oldest idle connection to
+     * make room, or, with none, stops watching the listeners until a
+     * connection closes or a short back-off ends. */
+    uint64_t fd_limit_episodes;  /* runs of such errors (a 10 s lull ends one) */
+    uint64_t fd_limit_closed;    /* idle connections closed to make room */
+    int fd_limit_errno;          /* the last such error, 0: none yet */
+    int accept_paused;           /* 1 while the listeners wait for a free fd */
 } ss_engine_stats;
 
 typedef struct ss_engine ss_engine;

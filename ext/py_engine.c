@@ -75,7 +75,10 @@ static PyObject *engine_wait_idle(PyObject *self, PyObject *arg)
 PyDoc_STRVAR(engine_stats_doc,
 "stats($self, /)\n--\n\n"
 "Counters: accepted, requests, rejected (heads answered with an error),\n"
-"busy (connections workers own now), open (connections open now).");
+"busy (connections workers own now), open (connections open now);\n"
+"out of fds in accept: fd_limit_episodes (runs of such errors),\n"
+"fd_limit_closed (idle connections closed to make room), fd_limit_errno\n"
+"(the last error, 0: none), accept_paused (1 while waiting for a free fd).");
 
 static PyObject *engine_stats(PyObject *self, PyObject *unused)
 {
@@ -83,10 +86,14 @@ static PyObject *engine_stats(PyObject *self, PyObject *unused)
     int rc = ss_engine_get_stats(ENGINE(self), &s);
     if (rc != SS_OK)
         return ss_handle_raise(self, rc, 0);
-    return Py_BuildValue("{sKsKsKsLsL}", "accepted", (unsigned long long)s.accepted,
+    return Py_BuildValue("{sKsKsKsLsLsKsKsisi}", "accepted", (unsigned long long)s.accepted,
                          "requests", (unsigned long long)s.requests,
                          "rejected", (unsigned long long)s.rejected,
-                         "busy", (long long)s.busy, "open", (long long)s.open);
+                         "busy", (long long)s.busy, "open", (long long)s.open,
+                         "fd_limit_episodes", (unsigned long long)s.fd_limit_episodes,
+                         "fd_limit_closed", (unsigned long long)s.fd_limit_closed,
+                         "fd_limit_errno", s.fd_limit_errno,
+                         "accept_paused", s.accept_paused);
 }
 
 PyDoc_STRVAR(engine_destroy_doc,
@@ -265,31 +272,34 @@ PyDoc_STRVAR(engine_create_doc,
 ", client_timeout=" SS_STR(SS_DEFAULT_CLIENT_TIMEOUT)
 ", max_line=" SS_STR(SS_DEFAULT_MAX_LINE) ", max_head=" SS_STR(SS_DEFAULT_MAX_HEAD)
 ", max_fields=" SS_STR(SS_DEFAULT_MAX_FIELDS) ", max_field=" SS_STR(SS_DEFAULT_MAX_FIELD)
-")\n--\n\n"
+", max_body=0)\n--\n\n"
 "Create an engine serving the listening sockets listen_fds (it owns them\n"
 "from now on) and putting requests on queue queue_id; return an Engine.\n"
-"Timeouts in seconds; every default is its DEFAULT_* constant. Call start()\n"
-"to begin accepting.");
+"Timeouts in seconds; every default is its DEFAULT_* constant. A request\n"
+"whose Content-Length exceeds max_body (0: no limit) is answered 413 and\n"
+"closed. Call start() to begin accepting.");
 
 static PyObject *engine_create(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"listen_fds", "queue_id", "keepalive", "header_timeout",
                              "client_timeout", "max_line", "max_head", "max_fields",
-                             "max_field", NULL};
+                             "max_field", "max_body", NULL};
     PyObject *fd_list;
     long long qid;
     double keepalive = SS_DEFAULT_KEEPALIVE, header_timeout = SS_DEFAULT_HEADER_TIMEOUT,
            client_timeout = SS_DEFAULT_CLIENT_TIMEOUT;
     Py_ssize_t max_line = SS_DEFAULT_MAX_LINE, max_head = SS_DEFAULT_MAX_HEAD,
                max_fields = SS_DEFAULT_MAX_FIELDS, max_field = SS_DEFAULT_MAX_FIELD;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|dddnnnn:engine_create", kwlist,
+    long long max_body = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OL|dddnnnnL:engine_create", kwlist,
                                      &fd_list, &qid, &keepalive, &header_timeout,
                                      &client_timeout, &max_line, &max_head, &max_fields,
-                                     &max_field))
+                                     &max_field, &max_body))
         return NULL;
-    if (max_fields < 1 || max_fields > SS_MAX_FIELDS_CAP || max_line < 16 || max_head < 64 || max_field < 16)
-        return PyErr_Format(PyExc_ValueError, "request limits out of range (max_fields <= %d)",
-                            SS_MAX_FIELDS_CAP);
+    if (max_fields < 1 || max_fields > SS_MAX_FIELDS_CAP || max_line < 16 || max_head < 64
+        || max_field < 16 || max_body < 0)
+        return PyErr_Format(PyExc_ValueError, "request limits out of range (max_fields <= %d, "
+                            "max_body >= 0)", SS_MAX_FIELDS_CAP);
     int fds[SS_MAX_LISTENERS];
     int n = parse_fd_list(fd_list, fds, SS_MAX_LISTENERS);
     if (n < 0)
@@ -299,6 +309,7 @@ static PyObject *engine_create(PyObject *module, PyObject *args, PyObject *kwarg
         .keepalive_ms = (int64_t)(keepalive * 1000),
         .header_timeout_ms = (int64_t)(header_timeout * 1000),
         .client_timeout_ms = (int64_t)(client_timeout * 1000),
+        .max_body = max_body,
         .limits = {(size_t)max_line, (size_t)max_head, (size_t)max_fields, (size_t)max_field},
     };
     module_state *st = ss_module_state(module);

@@ -90,7 +90,8 @@ class Engine:
     def wait_idle(self, timeout: float, /) -> int:
         """Wait (GIL released); return how many connections workers still own."""
     def stats(self) -> dict[str, int]:
-        """accepted, requests, rejected, busy, open."""
+        """accepted, requests, rejected, busy, open; and out of fds in accept:
+        fd_limit_episodes, fd_limit_closed, fd_limit_errno, accept_paused."""
     def destroy(self) -> None:
         """Join the I/O thread (GIL released), close listeners and the
         connections the engine owns; every later call raises EngineError."""
@@ -106,7 +107,8 @@ class Engine:
 def engine_create(listen_fds: list[int], queue_id: int, keepalive: float = 5.0,
                   header_timeout: float = 10.0, client_timeout: float = 60.0,
                   max_line: int = 8190, max_head: int = 65536, max_fields: int = 100,
-                  max_field: int = 8190) -> Engine: ...
+                  max_field: int = 8190, max_body: int = 0) -> Engine:
+    """max_body: a larger Content-Length is answered 413 and closed (0: no limit)."""
 def engine_bind(eid: int, /) -> Engine: ...
 
 # -- the interpreter pool ---------------------------------------------------------

@@ -70,6 +70,9 @@ LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 @click.option("--limit-request-fields", type=click.IntRange(1, _engine.MAX_FIELDS_CAP),
               default=Config.limit_request_fields)
 @click.option("--limit-request-field-size", type=click.IntRange(16, 65536), default=Config.limit_request_field_size)
+@click.option("--limit-request-body", type=click.IntRange(0), default=Config.limit_request_body,
+              help="Largest request body in bytes; larger ones are answered 413 and the "
+                   "connection closed. 0: no limit.")
 @click.version_option(package_name="subserve")
 def serve(app: str, binds: tuple[str, ...], **options: object) -> None:
     """Serve the WSGI or ASGI app APP (module:attribute) from a pool of OWN_GIL subinterpreters.

@@ -42,6 +42,7 @@ class Config:
     limit_request_fields: int = _engine.DEFAULT_MAX_FIELDS
     limit_request_field_size: int = _engine.DEFAULT_MAX_FIELD
     limit_request_head: int = _engine.DEFAULT_MAX_HEAD
+    limit_request_body: int = 0   # bytes; 0: no limit (README says why)
     queue_capacity: int = 4096
     worker_kind: str = "auto"     # auto | interpreter | thread | process
     supervisor: bool = True       # a parent process that restarts the serving one
@@ -72,6 +73,7 @@ class Config:
             client_timeout=self.client_timeout,
             timeout=self.timeout,
             keep_alive=self.keepalive,
+            limit_request_body=self.limit_request_body,
             websocket=WebSocketSettings(
                 max_size=self.ws_max_size,
                 ping_interval=self.ws_ping_interval,

@@ -36,5 +36,11 @@ class BadBody(ValueError):
     status_hint = 400
 
 
+class BodyTooLarge(BadBody):
+    """The request body is longer than --limit-request-body: answer 413 and close."""
+
+    status_hint = 413
+
+
 class ClientGone(ConnectionError):
     """Reading from or writing to the client failed: it left, reset or stalled."""

@@ -17,7 +17,9 @@ Choices made here:
   one ``sendmsg``; a single, final body message gives the body's length.
   Bytes beyond the app's Content-Length are cut, with one warning.
 - An app error before the head went out answers 500 (400 for a malformed
-  request body); after, the connection is closed to cut the response.
+  request body, 413 for a chunked one past ``--limit-request-body``: the
+  app's ``receive()`` gets ``http.disconnect`` instead of the bytes over the
+  limit); after, the connection is closed to cut the response.
 - Response trailers (the ASGI "http.response.trailers" extension, advertised
   in ``scope["extensions"]``): a response that announces them is chunked,
   and they leave with its last chunk.  With a Content-Length, on HEAD or on
@@ -35,7 +37,7 @@ from subserve.asgi.loopsocket import LoopSocket, wake
 from subserve.asgi.scope import build_scope
 from subserve.asgi.server import HTTPServer
 from subserve.asgi.types import Message
-from subserve.errors import BadBody, ClientGone
+from subserve.errors import BadBody, BodyTooLarge, ClientGone
 from subserve.handoff.item import CHUNKED, EXPECT_CONTINUE, HTTP11, KEEP_ALIVE, Item
 from subserve.http.body import BodyDecoder
 from subserve.http.response import (
@@ -66,7 +68,8 @@ class HTTPCycle(LoopSocket):
     # waits sets only what it changes (this is the hot path of every request).
     extra = b""            # bytes read past the body while the app ran
     request_done = False   # the final http.request went to the app
-    bad_body = False
+    bad_body = 0           # the status a malformed or oversized request body is answered with
+    answering = False      # the server sends its own error response
     finished: asyncio.Future[None] | None = None  # set when the response ends
     state = _IDLE
     status = 0
@@ -91,7 +94,8 @@ class HTTPCycle(LoopSocket):
         self.flags = flags
         self.scope = build_scope(server.template, flags, record, server.state)
         if content_length > 0 or flags & CHUNKED:
-            self.body = BodyDecoder(bool(flags & CHUNKED), content_length, data)
+            self.body = BodyDecoder(bool(flags & CHUNKED), content_length, data,
+                                    server.body_limit)
             self.expect = bool(flags & EXPECT_CONTINUE)
         else:
             self.body = _NO_BODY  # shared: it is done and holds nothing
@@ -109,14 +113,18 @@ class HTTPCycle(LoopSocket):
         except ClientGone:
             self.gone = True
         except (Exception, SystemExit):  # SystemExit too: it ends no worker
-            self.server.error_log.exception("error in the ASGI app serving %s %s",
-                                            self.scope["method"], self.scope["raw_path"])
+            if self.bad_body:  # the app failed on the disconnect it got instead of the body
+                self.server.error_log.debug("the ASGI app failed after a refused request body",
+                                            exc_info=True)
+            else:
+                self.server.error_log.exception("error in the ASGI app serving %s %s",
+                                                self.scope["method"], self.scope["raw_path"])
             await self._answer_error(500)
         else:
             if self.state == _TRAILERS:
                 await self._send_trailers([])  # announced, never sent: end the body
             elif self.state != _DONE:
-                if self.state == _IDLE:
+                if self.state == _IDLE and not self.bad_body:
                     self.server.error_log.error("the ASGI app returned without a response")
                 await self._answer_error(500)
         if self.server.access_log is not None:
@@ -135,7 +143,7 @@ class HTTPCycle(LoopSocket):
             self.state = _DONE
             return
         if self.bad_body:
-            status = BadBody.status_hint
+            status = self.bad_body
         _reason, body = error_page(status)
         self.state = _IDLE
         self.sending = False
@@ -143,11 +151,14 @@ class HTTPCycle(LoopSocket):
                    (b"content-length", b"%d" % len(body))]
         if self.bad_body:
             headers.append((b"connection", b"close"))
+        self.answering = True
         try:
             await self.send({"type": "http.response.start", "status": status, "headers": headers})
             await self.send({"type": "http.response.body", "body": body})
         except ClientGone:
             self.gone = True
+        finally:
+            self.answering = False
 
     async def _keep_alive(self) -> tuple[bool, bytes]:
         """Whether the connection can carry another request, and its leftover."""
@@ -204,8 +215,9 @@ class HTTPCycle(LoopSocket):
                     return _DISCONNECT
                 data = self.body.read(BLOCK)
         except BadBody as exc:
-            self.bad_body = True
-            self.server.error_log.info("bad request body in %s %s: %s",
+            self.bad_body = exc.status_hint
+            self.server.error_log.info("%s in %s %s: %s", "request body too large"
+                                       if isinstance(exc, BodyTooLarge) else "bad request body",
                                        self.scope["method"], self.scope["raw_path"], exc)
             return _DISCONNECT
         except ClientGone:
@@ -267,6 +279,8 @@ class HTTPCycle(LoopSocket):
 
     async def send(self, message: Message) -> None:
         """The ASGI ``send``: ``http.response.start``, then body messages."""
+        if self.bad_body and not self.answering:
+            return  # the app got http.disconnect for its body: the server answers
         kind = message["type"]
         if kind == "http.response.body":
             if self.state not in (_STARTED, _HEAD_SENT):

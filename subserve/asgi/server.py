@@ -46,6 +46,7 @@ class HTTPServer:
         self.engine = engine              # bound in this interpreter (worker.bootstrap)
         self.client_timeout = settings.client_timeout
         self.keep_alive = settings.keep_alive
+        self.body_limit = settings.limit_request_body
         self.ws = settings.websocket
         self.access_log = access_log
         self.error_log = error_log

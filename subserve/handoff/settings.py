@@ -44,6 +44,7 @@ class WorkerSettings:
     timeout: float          # --timeout: seconds a request may go without progress (0: never)
     supervised: bool        # a supervisor replaces this process when it loses capacity
     keep_alive: float       # idle seconds of a kept ASGI connection
+    limit_request_body: int  # bytes of a chunked body before 413 (0: none); the engine checks Content-Length
     websocket: WebSocketSettings
     queue_id: int
     engine_id: int

@@ -7,6 +7,11 @@ ready (Content-Length framing, or chunked per RFC 9112 7.1 with extensions
 skipped and trailers discarded).  ``done`` tells the end of the body, and
 ``leftover()`` the bytes fed past it: the start of a pipelined request.
 
+``limit`` (``--limit-request-body``) caps a chunked body: a chunk whose size
+line would take the body past it raises ``BodyTooLarge`` before any of its
+bytes are read, so nothing over the limit reaches the app.  A Content-Length
+over it never gets here: the engine answers 413 at the door.
+
 The chunk grammar and limits come from ``http.wire``.  ``WSGIInput`` feeds it with
 blocking reads, the ASGI cycle with reads on its event loop; the framing
 rules live only here.  A malformed body raises ``BadBody``.
@@ -14,7 +19,7 @@ rules live only here.  A malformed body raises ``BadBody``.
 
 from __future__ import annotations
 
-from subserve.errors import BadBody
+from subserve.errors import BadBody, BodyTooLarge
 from subserve.http.wire import CHUNK_LINE, MAX_CHUNK_LINE, MAX_TRAILERS, TRAILER_LINE
 
 # Decoder states.  _DATA_END expects the CRLF closing a chunk's data.
@@ -24,12 +29,14 @@ _LENGTH, _SIZE, _DATA, _DATA_END, _TRAILERS, _DONE = range(6)
 class BodyDecoder:
     """Decodes one request body from the bytes fed to it."""
 
-    __slots__ = ("_buf", "_pos", "_left", "_state", "_trailer_budget")
+    __slots__ = ("_buf", "_pos", "_left", "_state", "_trailer_budget", "_room")
 
-    def __init__(self, chunked: bool, content_length: int, data: bytes = b"") -> None:
+    def __init__(self, chunked: bool, content_length: int, data: bytes = b"",
+                 limit: int = 0) -> None:
         self._buf = data
         self._pos = 0
         self._trailer_budget = MAX_TRAILERS
+        self._room = limit or -1  # chunk bytes the limit still allows; -1: no limit
         if chunked:
             self._state, self._left = _SIZE, 0
         elif content_length > 0:
@@ -123,6 +130,10 @@ class BodyDecoder:
         if match is None:
             raise BadBody("malformed chunk size")
         size = int(match.group(1), 16)
+        if self._room >= 0:
+            if size > self._room:
+                raise BodyTooLarge("request body larger than the limit")
+            self._room -= size
         self._state, self._left = (_DATA, size) if size else (_TRAILERS, 0)
         return True
 

@@ -75,7 +75,7 @@ STATUS_LINES = {code: _status_line(code) for code in range(100, 600)}  # RFC 911
 
 
 def error_page(code: int) -> tuple[str, bytes]:
-    """(reason phrase, text/plain body) of the 400 and 500 we answer ourselves."""
+    """(reason phrase, text/plain body) of the 400, 413 and 500 we answer ourselves."""
     phrase = HTTPStatus(code).phrase
     return phrase, phrase.encode("latin-1") + b"\n"
 

@@ -39,6 +39,7 @@ from subserve.errors import EXIT_APP_LOAD, EXIT_BIND, EXIT_STOP_FAILED, BindErro
 from subserve.handoff.report import LoadFailure
 from subserve.isolation.refusal import Refusal
 from subserve.supervisor.fallback import INTERPRETER, PROCESS, THREAD, announce, fallback_kind
+from subserve.supervisor.limits import describe_nofile, raise_nofile
 from subserve.supervisor.listeners import describe, inherited_listener, open_listener
 from subserve.supervisor.processes import ProcessSupervisor
 from subserve.supervisor.restart import exec_as
@@ -67,6 +68,8 @@ class Server:
         # Signals wait in the kernel until sigtimedwait takes them: handlers
         # never run at an awkward moment, and C threads block them anyway.
         signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+        # before any engine: each sizes its connection table by the limit
+        log.info("%s", describe_nofile(*raise_nofile()))
         try:
             self._open_listeners()
         except BindError as exc:

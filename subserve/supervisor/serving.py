@@ -27,6 +27,7 @@ from subserve.errors import EXIT_OK, EXIT_STOP_FAILED
 from subserve.handoff.report import LoadFailure
 from subserve.handoff.signals import RENEW, THREAD_LOST
 from subserve.supervisor.fallback import INTERPRETER, THREAD
+from subserve.supervisor.limits import describe_fd_limit
 
 log = logging.getLogger(logs.ERROR)
 
@@ -79,6 +80,7 @@ class Serving:
         self.pool: _engine.Pool | None = None
         self.interface = ""   # what the workers serve, once ready: "wsgi" or "asgi"
         self.stop_deadline: float | None = None
+        self.fd_limit_episodes = 0  # the engine's count, as last logged
 
     # -- boot -------------------------------------------------------------------
 
@@ -96,7 +98,7 @@ class Serving:
                 keepalive=cfg.keepalive, header_timeout=cfg.header_timeout,
                 client_timeout=cfg.client_timeout, max_line=cfg.limit_request_line,
                 max_head=cfg.limit_request_head, max_fields=cfg.limit_request_fields,
-                max_field=cfg.limit_request_field_size)
+                max_field=cfg.limit_request_field_size, max_body=cfg.limit_request_body)
         except BaseException:
             for fd in fds:
                 os.close(fd)
@@ -157,6 +159,7 @@ class Serving:
             if info is not None and not lost:
                 log.info("received %s: ignored (reload is not supported yet)",
                          signal.Signals(info.si_signo).name)
+            self.note_fd_limit()
             statuses = self.pool.wait(0)
             dead = {i for i, (state, _, _) in enumerate(statuses) if state == _engine.WORKER_EXITED}
             for i in sorted(dead - known_dead):
@@ -179,6 +182,16 @@ class Serving:
         self.engine.drain()  # new connections wait in the backlog for the successor
         os.kill(os.getppid(), RENEW)
         return True
+
+    def note_fd_limit(self) -> None:
+        """Log once per episode of the engine running out of fds in accept.
+        The engine thread runs no Python and logs nothing; it counts
+        episodes (``Engine.stats()``), and this loop, awake every
+        SUPERVISE_INTERVAL anyway, reports new ones."""
+        stats = self.engine.stats()
+        if stats["fd_limit_episodes"] > self.fd_limit_episodes:
+            self.fd_limit_episodes = stats["fd_limit_episodes"]
+            log.warning("%s", describe_fd_limit(stats))
 
     def graceful_stop(self) -> int:
         """Stop accepting, let the requests in flight finish within

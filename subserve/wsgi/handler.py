@@ -13,7 +13,9 @@ Choices made here (the response head's rules are ``http.response``'s):
 - An app error before anything was sent answers 500; the connection stays
   open when its framing is intact (body drained within ``max_drain``), as
   for any response.  After the head went out, the connection is closed to
-  abort the response.  A malformed request body answers 400 and closes.
+  abort the response.  A malformed request body answers 400 and closes; a
+  chunked one past ``--limit-request-body`` answers 413 and closes (the
+  app's ``wsgi.input`` read raises ``BodyTooLarge``, a ``BadBody``).
 - The fd goes back to the engine after the request, and may soon carry
   another client: a ``write`` or ``wsgi.input`` the app kept is cut off.
 - With ``--timeout``, each handler thread has a watchdog ``Slot``: a request
@@ -29,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from subserve.errors import BadBody, ClientGone
+from subserve.errors import BadBody, BodyTooLarge, ClientGone
 from subserve.handoff.item import CHUNKED
 from subserve.handoff.settings import WorkerSettings
 from subserve.http.response import MAX_DRAIN, HeadEncoder, error_page
@@ -61,6 +63,7 @@ class WSGIHandler:
         self.error_log = error_log
         self.is_draining = is_draining
         self.max_drain = MAX_DRAIN
+        self.body_limit = settings.limit_request_body
         self.encoder = HeadEncoder(text=True)  # validated statuses and headers, cached
         self.builder = EnvironBuilder(
             url_scheme=settings.url_scheme,
@@ -83,7 +86,7 @@ class WSGIHandler:
         start = time.perf_counter() if self.access_log is not None else 0.0
         environ = self.builder.build(record, flags, content_length)
         if content_length > 0 or flags & CHUNKED:
-            inp = WSGIInput(fd, flags, content_length, data)
+            inp = WSGIInput(fd, flags, content_length, data, self.body_limit)
         else:
             inp = NO_BODY
         environ["wsgi.input"] = inp
@@ -130,7 +133,9 @@ class WSGIHandler:
             return False
         if isinstance(exc, BadBody):
             status = exc.status_hint
-            self.error_log.info("bad request body in %s %s: %s", method, target, exc)
+            self.error_log.info("%s in %s %s: %s", "request body too large"
+                                if isinstance(exc, BodyTooLarge) else "bad request body",
+                                method, target, exc)
         else:
             status = 500
             self.error_log.exception("error in the WSGI app serving %s %s", method, target)
@@ -142,7 +147,7 @@ class WSGIHandler:
         reason, body = error_page(status)
         headers = [("Content-Type", "text/plain; charset=utf-8"),
                    ("Content-Length", str(len(body)))]
-        if status in (400, 504) or resp.inp.broken:
+        if status in (400, 413, 504) or resp.inp.broken:
             headers.append(("Connection", "close"))
         resp.reset()
         try:

@@ -10,7 +10,8 @@ incrementally, and whatever one ``os.read`` returned beyond its end is kept
 as the leftover: the start of the next, pipelined request.
 
 Errors end the connection: ``BadBody`` (status 400) for malformed chunking
-or a body cut short, ``ClientGone`` when the socket fails or times out.
+or a body cut short, its ``BodyTooLarge`` (413) for a chunked body past
+``--limit-request-body``, ``ClientGone`` when the socket fails or times out.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ class WSGIInput:
 
     __slots__ = ("_fd", "_dec", "_ready", "_rpos", "_expect", "broken")
 
-    def __init__(self, fd: int, flags: int, content_length: int, data: bytes) -> None:
+    def __init__(self, fd: int, flags: int, content_length: int, data: bytes,
+                 limit: int = 0) -> None:
         self._fd = fd
-        self._dec = BodyDecoder(bool(flags & CHUNKED), content_length, data)
+        self._dec = BodyDecoder(bool(flags & CHUNKED), content_length, data, limit)
         self._ready = b""  # decoded, not yet given to the app: from _rpos on
         self._rpos = 0
         self.broken = False  # True once the connection cannot carry another request

@@ -58,6 +58,14 @@ async def app(scope, receive, send):
                     "headers": [(b"x-sha256", hashlib.sha256(body).hexdigest().encode()),
                                 (b"x-events", str(events).encode())]})
         await send({"type": "http.response.body", "body": body})
+    elif path == "/recorded-echo":
+        # each call leaves a line in RECORD_FILE before the body is read
+        with open(os.environ["RECORD_FILE"], "a") as f:
+            f.write(scope["method"] + "\n")
+        body, _events = await _read_body(receive)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"x-sha256", hashlib.sha256(body).hexdigest().encode())]})
+        await send({"type": "http.response.body", "body": body})
     elif path == "/stream":
         count = int(scope["query_string"] or 5)
         await send({"type": "http.response.start", "status": 200, "headers": []})

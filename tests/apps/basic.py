@@ -35,6 +35,14 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream"),
                                   ("X-Sha256", hashlib.sha256(body).hexdigest())])
         return [body]
+    if path == "/recorded-echo":
+        # each call leaves a line in RECORD_FILE before the body is read
+        with open(os.environ["RECORD_FILE"], "a") as f:
+            f.write(environ["REQUEST_METHOD"] + "\n")
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("X-Sha256", hashlib.sha256(body).hexdigest())])
+        return [body]
     if path == "/environ":
         keys = {k: v for k, v in environ.items() if isinstance(v, str)}
         return _json(start_response, keys)

@@ -26,6 +26,12 @@ class HasPort(Protocol):
 # Every worker kind a server can run the app with (tests run under each).
 KINDS = ("interpreter", "thread", "process")
 
+# Sets RLIMIT_NOFILE, soft and hard (the server cannot raise it), then
+# becomes the server: the same pid.
+_WITH_NOFILE = ("import os, resource, sys; n = int(sys.argv[1]); "
+                "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); "
+                "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -37,13 +43,16 @@ class RunningServer:
     """A subserve subprocess; its stderr is collected line by line."""
 
     def __init__(self, args: list[str], port: int | None, *, pass_fds: tuple[int, ...] = (),
-                 cwd: Path = APPS, env: dict[str, str] | None = None) -> None:
+                 cwd: Path = APPS, env: dict[str, str] | None = None,
+                 nofile: int | None = None) -> None:
+        """``nofile``: the server's RLIMIT_NOFILE, soft and hard."""
         self.port = port
         self.url = f"http://127.0.0.1:{port}" if port else ""
         self.lines: list[str] = []
         self._ready = threading.Event()
+        wrap = [] if nofile is None else ["-c", _WITH_NOFILE, str(nofile)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "subserve", *args],
+            [sys.executable, *wrap, "-m", "subserve", *args],
             cwd=cwd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
             pass_fds=pass_fds, env={**os.environ, **(env or {})},
         )
@@ -88,6 +97,17 @@ class RunningServer:
                 pass
         return total
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of all the server's processes so far, from /proc."""
+        ticks = 0
+        for pid in self.pids():
+            try:
+                fields = _proc_stat(Path(f"/proc/{pid}/stat"))
+            except OSError:
+                continue  # gone meanwhile
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def signal(self, signum: int = signal.SIGTERM) -> None:
         self.proc.send_signal(signum)
 
@@ -115,6 +135,11 @@ class RunningServer:
                     return line
             time.sleep(0.02)
         raise AssertionError(f"{text!r} not logged:\n" + self.log())
+
+
+def _proc_stat(path: Path) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: [state, ppid, ...]."""
+    return path.read_text().rsplit(")", 1)[1].split()
 
 
 def connect(server: HasPort, timeout: float = 10) -> socket.socket:

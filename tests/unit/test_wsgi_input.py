@@ -241,3 +241,36 @@ def test_leftover_after_content_length_body(conn: Conn) -> None:
     item = make_item(conn.fd, method=b"POST", content_length=3, data=b"abc" + nxt)
     assert make_handler(echo).handle(item) == (True, nxt)
     assert conn.response().body == b"abc"
+
+
+# -- --limit-request-body ------------------------------------------------------
+
+
+def test_chunked_body_over_the_limit_is_413_and_closes(conn: Conn, error_log) -> None:
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["wsgi.input"].read())  # raises: the app's read fails
+        return hello(environ, start_response)
+
+    conn.client.sendall(chunked(b"y" * 10))
+    item = make_item(conn.fd, method=b"POST", flags=H11 | CHUNKED, data=b"a\r\n" + b"x" * 10 + b"\r\n")
+    handler = make_handler(app, error_log, limit_request_body=15)
+    assert handler.handle(item) == (False, b"")
+    resp = conn.response()
+    assert resp.status == 413 and resp.get("connection") == "close"
+    assert seen == []
+    assert "request body too large" in error_log[1].messages()[-1]
+
+
+def test_chunked_body_over_the_limit_unread_by_the_app_closes(conn: Conn) -> None:
+    item = make_item(conn.fd, method=b"POST", flags=H11 | CHUNKED, data=chunked(b"x" * 20))
+    assert make_handler(hello, limit_request_body=10).handle(item) == (False, b"")
+    assert conn.response().status == 200  # the app answered; the rest is not drained
+
+
+def test_chunked_body_up_to_the_limit_is_served(conn: Conn) -> None:
+    item = make_item(conn.fd, method=b"POST", flags=H11 | CHUNKED,
+                     data=chunked(b"x" * 6, b"y" * 4) + b"NEXT")
+    assert make_handler(echo, limit_request_body=10).handle(item) == (True, b"NEXT")
+    assert conn.response().body == b"x" * 6 + b"y" * 4
