@@ -12,14 +12,9 @@ Runs in: a worker of the server under test (any kind).
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 
-try:
-    from _interpreters import get_current
-except ImportError:  # pragma: no cover - every supported CPython has it
-    def get_current():
-        return (0,)
+from whoami import whoami_response
 
 
 def app(environ, start_response):
@@ -32,7 +27,4 @@ def app(environ, start_response):
         os._exit(1)
     elif path == "/systemexit":
         raise SystemExit(1)
-    body = json.dumps({"pid": os.getpid(), "interpreter": int(get_current()[0])}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"),
-                              ("Content-Length", str(len(body)))])
-    return [body]
+    return whoami_response(start_response)

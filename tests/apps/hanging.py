@@ -10,16 +10,9 @@ Runs in: a worker of the server under test (any kind).
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 import time
 
-try:
-    from _interpreters import get_current
-except ImportError:  # pragma: no cover - every supported CPython has it
-    def get_current():
-        return (0,)
+from whoami import whoami_response
 
 
 def app(environ, start_response):
@@ -32,11 +25,7 @@ def app(environ, start_response):
     if path == "/trickle":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return trickle()
-    body = json.dumps({"pid": os.getpid(), "interpreter": int(get_current()[0]),
-                       "thread": threading.get_ident()}).encode()
-    start_response("200 OK", [("Content-Type", "application/json"),
-                              ("Content-Length", str(len(body)))])
-    return [body]
+    return whoami_response(start_response)
 
 
 def trickle():
