@@ -103,6 +103,7 @@ class ProcessSupervisor:
         self.children: dict[int, Child] = {}      # by pid
         self.restarts: dict[int, float] = {}      # index -> when to fork it again
         self.deaths_young = 0
+        self.failure: LoadFailure | None = None   # a restarted child could not load the app
 
     @property
     def count(self) -> int:
@@ -173,18 +174,40 @@ class ProcessSupervisor:
         if not booting:
             return None
         readable, _, _ = select.select(list(booting), [], [], timeout)
+        failure = None
         for fd in readable:
             child = booting[fd]
             data = os.read(fd, 65536)
             if data:
                 child.report += data
-                continue
-            os.close(fd)  # the child closed its end: its report is whole
-            child.ready_fd = -1
-            if bytes(child.report) != READY:
-                return LoadFailure.decode(child.report.decode("utf-8", "replace") or None)
+            else:  # the child closed its end: its report is whole
+                failure = self._report_done(child) or failure
+        return failure
+
+    def _report_done(self, child: Child) -> LoadFailure | None:
+        """``child``'s report is whole: it is ready, or why not. A successor's
+        failure leaves the old process serving; any other is returned."""
+        os.close(child.ready_fd)
+        child.ready_fd = -1
+        if bytes(child.report) == READY:
             child.ready = True
+            return None
+        failure = LoadFailure.decode(child.report.decode("utf-8", "replace") or None)
+        if not child.replaces:
+            return failure
+        self._successor_failed(child, failure)
         return None
+
+    def _successor_failed(self, child: Child, failure: LoadFailure) -> None:
+        """A successor (of a reload or a renewal) could not load the app: the
+        process it was to replace serves on, as gunicorn keeps its workers
+        when a reload fails."""
+        child.retiring = True  # it exits by itself: no restart
+        old = self.children.get(child.replaces)
+        if old is not None:
+            old.retiring = False
+        log.error("%s: its successor (pid %d) could not load the app, so pid %d serves on: %s",
+                  serving_name(self.kind, child.index), child.pid, child.replaces, failure.text)
 
     # -- serving ---------------------------------------------------------------------
 
@@ -198,9 +221,12 @@ class ProcessSupervisor:
                 log.info("received %s: stopping gracefully", signal.Signals(info.si_signo).name)
                 return self._stop_children(self.config.graceful_timeout)
             if info is not None and info.si_signo == signal.SIGHUP:
-                log.info("received SIGHUP: ignored (reload is not supported yet)")
+                log.info("received SIGHUP: reloading (a successor for each serving process, "
+                         "which imports the app afresh)")
+                for pid in list(self.children):
+                    self._succeed(pid, "is reloaded")
             if info is not None and info.si_signo == RENEW:
-                self._succeed(info.si_pid)
+                self._succeed(info.si_pid, "asked for a successor")
             self._reap()
             failure = self._restart_due()
             if failure is not None:
@@ -221,7 +247,13 @@ class ProcessSupervisor:
             if child is None:
                 continue  # an orphan of the app's: as PID 1 in a container we reap those too
             if child.ready_fd >= 0:
-                os.close(child.ready_fd)
+                # it died booting: its report says why (reaped before it was read)
+                while data := os.read(child.ready_fd, 65536):
+                    child.report += data
+                failure = self._report_done(child)
+                if failure is not None:
+                    self.failure = self.failure or failure  # stops the server: no restart
+                    continue
             if child.retiring:
                 log.info("%s (pid %d), replaced, %s", serving_name(self.kind, child.index), pid,
                          describe_status(status))
@@ -244,7 +276,7 @@ class ProcessSupervisor:
                 del self.restarts[index]
                 self._fork(index)
         booting = [c for c in self.children.values() if not c.ready]
-        failure = self._read_reports(0)
+        failure = self._read_reports(0) or self.failure
         for child in booting:
             if child.ready:
                 log.info("%s (pid %d) ready in %.2f s", serving_name(self.kind, child.index),
@@ -258,15 +290,16 @@ class ProcessSupervisor:
                                       f"pid {child.pid})")
         return failure
 
-    def _succeed(self, pid: int) -> None:
-        """Child ``pid`` lost capacity and asked for a successor: fork it; the
-        old child is stopped gracefully once the successor is ready."""
+    def _succeed(self, pid: int, why: str) -> None:
+        """Fork a successor for child ``pid`` (it lost capacity, or SIGHUP
+        reloads the app); the old child is stopped gracefully once the
+        successor is ready, and serves on if the successor fails."""
         child = self.children.get(pid)
         if child is None or child.retiring or not child.ready:
             return
         child.retiring = True
-        log.warning("%s (pid %d) asked for a successor: starting it",
-                    serving_name(self.kind, child.index), pid)
+        log.warning("%s (pid %d) %s: starting its successor",
+                    serving_name(self.kind, child.index), pid, why)
         self._fork(child.index, replaces=pid)
 
     # -- stopping ---------------------------------------------------------------------

@@ -157,7 +157,9 @@ class Serving:
                 return info.si_signo
             lost = info is not None and info.si_signo == THREAD_LOST
             if info is not None and not lost:
-                log.info("received %s: ignored (reload is not supported yet)",
+                log.info("received %s: ignored (a reload needs the supervisor: this server "
+                         "runs with --no-supervisor)" if not self.supervised else
+                         "received %s: ignored (the supervisor reloads)",
                          signal.Signals(info.si_signo).name)
             self.note_fd_limit()
             statuses = self.pool.wait(0)

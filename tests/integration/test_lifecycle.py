@@ -87,10 +87,11 @@ def test_sigint_stops_gracefully(start_server) -> None:
     assert "received SIGINT: stopping gracefully" in server.log()
 
 
-def test_sighup_is_ignored_and_serving_goes_on(start_server) -> None:
-    server = start_server("basic:app", "--workers", "1")
+@pytest.mark.kinds("interpreter")
+def test_sighup_without_a_supervisor_is_ignored_and_serving_goes_on(start_server) -> None:
+    server = start_server("basic:app", "--workers", "1", "--no-supervisor")
     server.signal(signal.SIGHUP)
-    server.wait_for_log("received SIGHUP: ignored")
+    assert "needs the supervisor" in server.wait_for_log("received SIGHUP: ignored")
     assert server.proc.poll() is None
     assert httpx.get(f"{server.url}/hello").text == "Hello, world!"
 

@@ -98,3 +98,13 @@ def test_the_supervisor_passes_the_stop_on_and_exits_with_the_servers_code(start
         assert client.get("/hello").status_code == 200
     assert server.stop() == 0
     assert server.log().count("received SIGTERM: stopping gracefully") == 1
+
+
+def test_an_app_that_no_longer_loads_after_a_crash_stops_the_server(start_server,
+                                                                    tmp_path) -> None:
+    (tmp_path / "fragile.py").write_text("from crashing import app\n")
+    server = start_server("fragile:app", "--app-dir", str(tmp_path), "--workers", "1")
+    (tmp_path / "fragile.py").write_text("raise RuntimeError('broken after the crash')\n")
+    crash(server, "/segfault")
+    assert server.wait_exit(20) == 3  # as at start-up, not restarts for ever
+    assert "broken after the crash" in server.log()

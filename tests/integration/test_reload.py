@@ -1,0 +1,64 @@
+"""SIGHUP reloads the app: a successor for each serving process imports it
+afresh and takes over once ready; a successor that cannot load it leaves
+the old process serving.
+
+Runs in: the test process (the server runs in its own process).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.server
+
+APP = '''
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"{version}"]
+'''
+
+
+def write_app(directory, version: str) -> None:
+    (directory / "versioned.py").write_text(APP.format(version=version))
+
+
+def test_sighup_serves_the_new_code_without_failing_a_request(start_server, tmp_path) -> None:
+    write_app(tmp_path, "v1")
+    server = start_server("versioned:app", "--app-dir", str(tmp_path), "--workers", "2",
+                          "--no-access-log")
+    assert httpx.get(server.url).text == "v1"
+    answers, stop = [], threading.Event()
+
+    def keep_asking() -> None:  # a new connection each time, all through the reload
+        while not stop.is_set():
+            answers.append(httpx.get(server.url, timeout=10).text)
+
+    client = threading.Thread(target=keep_asking)
+    client.start()
+    try:
+        write_app(tmp_path, "v2")
+        server.signal(signal.SIGHUP)
+        server.wait_for_log("replaced, exited with code 0", timeout=20)
+        while "v2" not in answers[-1:]:
+            pass
+    finally:
+        stop.set()
+        client.join(10)
+    assert set(answers) <= {"v1", "v2"} and answers[-1] == "v2"
+    assert httpx.get(server.url).text == "v2"
+    assert server.stop() == 0
+
+
+def test_a_reload_that_cannot_load_the_app_keeps_the_old_code(start_server, tmp_path) -> None:
+    write_app(tmp_path, "v1")
+    server = start_server("versioned:app", "--app-dir", str(tmp_path), "--workers", "1")
+    (tmp_path / "versioned.py").write_text("raise RuntimeError('broken on purpose')\n")
+    server.signal(signal.SIGHUP)
+    line = server.wait_for_log("could not load the app", timeout=20)
+    assert "serves on" in line and "broken on purpose" in server.log()
+    assert httpx.get(server.url).text == "v1"
+    assert server.stop() == 0
