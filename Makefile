@@ -10,6 +10,13 @@ EXT_SOURCES := $(wildcard ext/*.c ext/*.h)
 EXT := subserve/_engine$(shell test -x $(PY) && $(PY) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
 BIND ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
+# The extras installed with the package. Those in OPTIONAL_EXTRAS are then
+# installed one requirement at a time, and the ones that cannot be are listed
+# instead of failing the setup: scripts/forky sets EXTRAS=test
+# OPTIONAL_EXTRAS=apps, since a new CPython may lack some apps' wheels (the
+# tests that need them skip).
+EXTRAS ?= test,apps
+OPTIONAL_EXTRAS ?=
 
 .PHONY: run test test-unit build lint test-asan bench bench-install bench-quick docker-test clean
 
@@ -17,7 +24,8 @@ $(STAMP): pyproject.toml setup.py
 	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.13 found; see scripts/find-python" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q 'setuptools>=70' wheel
-	$(PY) -m pip install -q -e '.[test,apps]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]' --config-settings editable_mode=compat
+	$(if $(OPTIONAL_EXTRAS),$(PY) scripts/install-optional.py $(OPTIONAL_EXTRAS))
 	touch $@
 
 # Rebuild the extension in place whenever a C source changes.
