@@ -18,7 +18,8 @@ PYTEST_ARGS ?=
 EXTRAS ?= test,apps
 OPTIONAL_EXTRAS ?=
 
-.PHONY: run test test-unit build lint test-asan bench bench-install bench-quick docker-test clean
+.PHONY: run test test-unit build lint test-asan bench bench-install bench-quick docker-test clean \
+	forky-root test-forky test-forky-asan
 
 $(STAMP): pyproject.toml setup.py
 	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.13 found; see scripts/find-python" >&2; exit 1; }
@@ -52,6 +53,21 @@ test-asan: $(STAMP)
 	LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 		PYTHONMALLOC=malloc $(PY) -m pytest -x $(PYTEST_ARGS)
 	$(PY) setup.py -q build_ext --inplace --force
+
+# The suite on Debian forky's own CPythons, each in its own copy of the tree
+# and .venv inside a debootstrapped forky root kept in /var/cache/subserve
+# (scripts/forky; needs root). FORKY_PYTHONS=python3.15 runs one of them.
+# Prints SKIPPED when Debian's mirror is out of reach and no root exists yet.
+FORKY_PYTHONS ?= python3.14 python3.15
+
+forky-root:
+	scripts/forky root
+
+test-forky:
+	for py in $(FORKY_PYTHONS); do PYTEST_ARGS='$(PYTEST_ARGS)' scripts/forky test $$py || exit 1; done
+
+test-forky-asan:
+	for py in $(FORKY_PYTHONS); do PYTEST_ARGS='$(PYTEST_ARGS)' scripts/forky test --asan $$py || exit 1; done
 
 bench-install:
 	bench/install.sh "$(CURDIR)"
