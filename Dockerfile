@@ -16,10 +16,15 @@ ARG BUILDER_BASE=${BASE}
 
 # --- builder: compile the C engine into a wheel, with its dependencies ---
 FROM ${BUILDER_BASE} AS builder
-# python:3.13-slim has the Python headers but no C compiler.
-RUN if ! command -v gcc >/dev/null 2>&1; then \
+# python:3.13-slim has the Python headers but no C compiler; a Debian-packaged
+# python3.13 (docker/make-local-base.sh's) has neither unless python3.13-dev is in.
+RUN pkgs=; \
+    command -v gcc >/dev/null 2>&1 || pkgs="gcc libc6-dev"; \
+    python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("include"), "Python.h")))' \
+        || pkgs="$pkgs python$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"; \
+    if [ -n "$pkgs" ]; then \
         apt-get update \
-        && apt-get install -y --no-install-recommends gcc libc6-dev \
+        && apt-get install -y --no-install-recommends $pkgs \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 ARG WHEELS_ONLY=0
