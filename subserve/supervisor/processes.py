@@ -104,6 +104,7 @@ class ProcessSupervisor:
         self.restarts: dict[int, float] = {}      # index -> when to fork it again
         self.deaths_young = 0
         self.failure: LoadFailure | None = None   # a restarted child could not load the app
+        self.reload_due = False                   # a SIGHUP waits for the swap under way
 
     @property
     def count(self) -> int:
@@ -221,10 +222,10 @@ class ProcessSupervisor:
                 log.info("received %s: stopping gracefully", signal.Signals(info.si_signo).name)
                 return self._stop_children(self.config.graceful_timeout)
             if info is not None and info.si_signo == signal.SIGHUP:
-                log.info("received SIGHUP: reloading (a successor for each serving process, "
-                         "which imports the app afresh)")
-                for pid in list(self.children):
-                    self._succeed(pid, "is reloaded")
+                self.reload_due = True
+            if self.reload_due and not self._swapping():
+                self.reload_due = False
+                self._reload()
             if info is not None and info.si_signo == RENEW:
                 self._succeed(info.si_pid, "asked for a successor")
             self._reap()
@@ -289,6 +290,18 @@ class ProcessSupervisor:
                                       f"{self.config.boot_timeout:.0f} s (restarted serving process, "
                                       f"pid {child.pid})")
         return failure
+
+    def _swapping(self) -> bool:
+        """Whether a successor is booting or an old child retiring: a SIGHUP
+        that comes meanwhile waits for the swap to end, so its code is read
+        after the change that prompted it."""
+        return any(c.retiring or not c.ready for c in self.children.values())
+
+    def _reload(self) -> None:
+        log.info("received SIGHUP: reloading (a successor for each serving process, "
+                 "which imports the app afresh)")
+        for pid in list(self.children):
+            self._succeed(pid, "is reloaded")
 
     def _succeed(self, pid: int, why: str) -> None:
         """Fork a successor for child ``pid`` (it lost capacity, or SIGHUP

@@ -23,6 +23,9 @@ def app(environ, start_response):
 
 
 def write_app(directory, version: str) -> None:
+    """The versions differ in length, so the files in size: a .pyc is checked
+    against its source's mtime in whole seconds and its size, and these
+    writes come within a second of each other."""
     (directory / "versioned.py").write_text(APP.format(version=version))
 
 
@@ -40,16 +43,16 @@ def test_sighup_serves_the_new_code_without_failing_a_request(start_server, tmp_
     client = threading.Thread(target=keep_asking)
     client.start()
     try:
-        write_app(tmp_path, "v2")
+        write_app(tmp_path, "v2.0")
         server.signal(signal.SIGHUP)
         server.wait_for_log("replaced, exited with code 0", timeout=20)
-        while "v2" not in answers[-1:]:
+        while "v2.0" not in answers[-1:]:
             pass
     finally:
         stop.set()
         client.join(10)
-    assert set(answers) <= {"v1", "v2"} and answers[-1] == "v2"
-    assert httpx.get(server.url).text == "v2"
+    assert set(answers) <= {"v1", "v2.0"} and answers[-1] == "v2.0"
+    assert httpx.get(server.url).text == "v2.0"
     assert server.stop() == 0
 
 
@@ -61,4 +64,22 @@ def test_a_reload_that_cannot_load_the_app_keeps_the_old_code(start_server, tmp_
     line = server.wait_for_log("could not load the app", timeout=20)
     assert "serves on" in line and "broken on purpose" in server.log()
     assert httpx.get(server.url).text == "v1"
+    assert server.stop() == 0
+
+
+def test_a_second_sighup_during_a_reload_is_queued_not_lost(start_server, tmp_path) -> None:
+    write_app(tmp_path, "v1")
+    server = start_server("versioned:app", "--app-dir", str(tmp_path), "--workers", "1")
+    write_app(tmp_path, "v2.0")
+    server.signal(signal.SIGHUP)
+    server.wait_for_log("is reloaded")
+    write_app(tmp_path, "v3.0.0")  # changed again while the first reload is under way
+    server.signal(signal.SIGHUP)
+    deadline = 20
+    for _ in range(deadline * 20):
+        if server.log().count("replaced, exited") == 2:
+            break
+        threading.Event().wait(0.05)
+    assert server.log().count("received SIGHUP: reloading") == 2
+    assert httpx.get(server.url).text == "v3.0.0"
     assert server.stop() == 0
