@@ -6,6 +6,7 @@ Runs in: the test process (the server runs in its own process).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import defaultdict
 
@@ -126,6 +127,24 @@ def test_cpu_bound_requests_run_in_parallel_processes(start_server) -> None:
         raise AssertionError(f"{CPU_ATTEMPTS} pairs were each served by one process")
     assert {first["pid"], second["pid"]} <= set(server_children(server.proc.pid))
     assert first["start"] < second["end"] and second["start"] < first["end"], (first, second)
+
+
+FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+@pytest.mark.kinds("thread")
+@pytest.mark.skipif(not FREE_THREADED, reason="needs a free-threaded CPython (python3.14t): "
+                    "none can be installed on the machines this runs on; on a GIL build the "
+                    "thread kind's threads take turns")
+def test_thread_kind_runs_python_in_parallel_on_a_free_threaded_build(start_server) -> None:
+    """One copy of the app, two threads, both cores: a pair of CPU-bound
+    requests takes about as long as one."""
+    server = start_server("basic:app", "--threads", "2")
+    single = httpx.get(f"{server.url}/cpu?{CPU_LOOPS}", timeout=60).json()
+    alone = single["end"] - single["start"]
+    first, second = cpu_pair(server.url)
+    together = max(first["end"], second["end"]) - min(first["start"], second["start"])
+    assert together < 1.5 * alone, (alone, together)
 
 
 def server_children(pid: int) -> list[int]:
