@@ -31,9 +31,14 @@ SUITE=${SUITE:-trixie}
 PYVER=3.13
 NO_IMPORT=${NO_IMPORT:-0}
 
-if [ "$NO_IMPORT" != 1 ] && [ "${FORCE:-0}" != 1 ] && docker image inspect "$RUNTIME_TAG" >/dev/null 2>&1 \
-        && docker image inspect "$BUILDER_TAG" >/dev/null 2>&1; then
-    echo "make-local-base: $RUNTIME_TAG and $BUILDER_TAG exist (FORCE=1 rebuilds)"
+# The images carry this label: an image of the same tag made otherwise (the
+# earlier bases were a copy of the host's CPython build) is rebuilt.
+KIND="debian-$SUITE-python$PYVER"
+is_ours() {  # is_ours TAG: TAG exists and was made by this script for KIND
+    [ "$(docker image inspect -f '{{ index .Config.Labels "subserve.local-base" }}' "$1" 2>/dev/null)" = "$KIND" ]
+}
+if [ "$NO_IMPORT" != 1 ] && [ "${FORCE:-0}" != 1 ] && is_ours "$RUNTIME_TAG" && is_ours "$BUILDER_TAG"; then
+    echo "make-local-base: $RUNTIME_TAG and $BUILDER_TAG exist ($KIND; FORCE=1 rebuilds)"
     exit 0
 fi
 
@@ -103,6 +108,7 @@ import_rootfs() {  # import_rootfs TAG: the rootfs without the build's leftovers
         -c 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
         -c 'ENV LANG=C.UTF-8' \
         -c 'CMD ["python3"]' \
+        -c "LABEL subserve.local-base=$KIND" \
         - "$1" >/dev/null
 }
 
